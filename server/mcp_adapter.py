@@ -1,0 +1,166 @@
+"""The MCP exposure: an ``MCPServer`` whose tools are the registry's specs, for stdio and streamable HTTP.
+
+``list_tools``/``call_tool`` are served straight from ``tools.registry`` (input schema from the input
+model, output schema from the output model, annotations from the hints), so nothing about a tool is
+written here. Results carry structured content (decimals as exact strings: MCP clients parse JSON
+numbers as binary floats) plus a short text summary; errors are ``isError`` results whose text is the
+same ``{code, message, details}`` body REST sends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from server.auth import McpTokenVerifier, TokenStore
+from server.services import Services
+from tools import wire
+from tools.context import MCP_LIMITS
+from tools.errors import FocusApiError, InternalError, UnknownTool, from_validation_errors
+from tools.models import ExportJob
+from tools.registry import BY_NAME, TOOLS, ToolSpec
+
+INSTRUCTIONS = (
+    "focus-api serves FinOps FOCUS 1.3 billing data. Start with getschemametadata to see which providers, "
+    "billing periods and currencies are loaded, then listcostandusage with filters. Amounts are exact decimals "
+    "in each row's BillingCurrency: never add different currencies. Dates are UTC; *Start inclusive, *End "
+    "exclusive. For large result sets use exportcostandusage and poll getcostandusageexportstatus."
+)
+log = structlog.get_logger(__name__)
+EXPORT_URI = "focus-export://{jobId}/{name}"
+MAX_RESOURCE_BYTES = 16 * 1024 * 1024
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(by_alias=True)
+
+
+def summary(spec: ToolSpec, output: BaseModel) -> str:
+    """A short line a model can quote; the full answer is in structured content."""
+    data = getattr(output, "data", None)
+    if isinstance(data, list):
+        more = "more pages: pass nextPageToken" if getattr(output, "nextPageToken", None) else "last page"
+        cut = " (cut by the size budget; see truncated)" if getattr(output, "truncated", None) else ""
+        return f"{len(data)} of {getattr(output, 'totalRecords', '?')} records{cut}; {more}."
+    if isinstance(output, ExportJob):
+        text = f"Export {output.jobId}: {output.status}"
+        if output.status == "Complete":
+            text += f", {output.recordCount} records, {output.bytes} bytes, sha256 {output.sha256}"
+        if output.error:
+            text += f" ({output.error})"
+        return text + "."
+    loaded = getattr(output, "loaded", None)
+    if loaded is not None:
+        return (
+            f"FOCUS {getattr(output, 'focusVersion', '1.3')}: {loaded.costAndUsageRows} cost and usage rows, "
+            f"{loaded.contractCommitmentRows} contract commitments; providers {', '.join(loaded.providers)}; "
+            f"currencies {', '.join(loaded.currencies)}{'; demo data' if loaded.demo else ''}."
+        )
+    return "Done."
+
+
+def error_result(error: FocusApiError) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(error.body()))], is_error=True)
+
+
+class FocusMCPServer(MCPServer[Any]):
+    """MCPServer serving the registry's tools over the project's services."""
+
+    def __init__(self, services: Services, *, http_auth: TokenStore | None = None, resource_url: str = "") -> None:
+        auth_kwargs: dict[str, Any] = {}
+        if http_auth is not None and http_auth.enabled:
+            auth_kwargs = {
+                "token_verifier": McpTokenVerifier(http_auth, resource_url),
+                "auth": AuthSettings(
+                    issuer_url=services.settings.base_url(),
+                    resource_server_url=resource_url,
+                    required_scopes=[],
+                    validate_token_resource=True,
+                ),
+            }
+        super().__init__("focus-api", version=services.context(MCP_LIMITS).generator_version,
+                         instructions=INSTRUCTIONS, **auth_kwargs)
+        self.services = services
+        self.resource(EXPORT_URI, name="export-file", description="A completed export file.")(self._export_file)
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [
+            MCPTool(
+                name=spec.name,
+                title=spec.title,
+                description=spec.description,
+                input_schema=_schema(spec.input_model),
+                output_schema=_schema(spec.output_model),
+                annotations=ToolAnnotations(
+                    title=spec.title,
+                    read_only_hint=spec.hints.read_only,
+                    destructive_hint=spec.hints.destructive,
+                    idempotent_hint=spec.hints.idempotent,
+                    open_world_hint=spec.hints.open_world,
+                ),
+            )
+            for spec in TOOLS
+        ]
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        spec = BY_NAME.get(name)
+        return None if spec is None else _schema(spec.input_model)
+
+    def _principal(self) -> str:
+        token = get_access_token()
+        return token.client_id if token is not None else "local"
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult:
+        spec = BY_NAME.get(name)
+        if spec is None:
+            known = ", ".join(BY_NAME)
+            return error_result(UnknownTool(f"unknown tool {name!r}; the tools are {known}", {"tool": name}))
+        try:
+            args = spec.input_model.model_validate(arguments or {})
+            output = await spec.handler(args, self.services.context(MCP_LIMITS, principal=self._principal()))
+        except ValidationError as exc:
+            return error_result(from_validation_errors(exc.errors()))  # type: ignore[arg-type]
+        except FocusApiError as exc:
+            return error_result(exc)
+        except Exception:
+            log.exception("tool failed", tool=name)
+            return error_result(InternalError("internal error; the server log has the details"))
+        content: list[Any] = [TextContent(type="text", text=summary(spec, output))]
+        if isinstance(output, ExportJob):
+            content += [
+                ResourceLink(
+                    type="resource_link",
+                    uri=EXPORT_URI.replace("{jobId}", output.jobId).replace("{name}", f.name),
+                    name=f.name,
+                    mime_type=f.mediaType,
+                    size=f.bytes,
+                    description=f"{f.dataset} export, {f.recordCount} records; over HTTP: {f.downloadUrl}",
+                )
+                for f in output.files
+            ]
+        structured = wire.with_decimal_strings(output.model_dump(mode="python", warnings=False, exclude_none=False))
+        return CallToolResult(content=content, structured_content=structured)
+
+    async def _export_file(self, jobId: str, name: str) -> bytes:  # noqa: N803 (URI template variable)
+        try:
+            job = await self.services.exports.status(jobId, self._principal())
+        except FocusApiError as exc:
+            raise ResourceError(exc.message) from exc
+        match = next((f for f in job.files if f.name == name), None)
+        if job.status != "Complete" or match is None:
+            raise ResourceError(f"export {jobId} has no completed file {name!r}")
+        if match.bytes > MAX_RESOURCE_BYTES:
+            raise ResourceError(f"{name} is {match.bytes} bytes, too large to read over MCP; download {match.downloadUrl}")
+        return self.services.exports.file_path(jobId, name).read_bytes()

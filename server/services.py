@@ -1,0 +1,83 @@
+"""The process's services, built once from Settings and owned by the lifespan: store, source, exports.
+
+Both adapters read tools from the registry and call handlers with a ToolContext built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import structlog
+
+from server.exports import ExportService
+from server.settings import Settings
+from server.sources.duckdb_source import DuckDBSource
+from server.store.db import Store
+from tools import __version__
+from tools.context import Limits, ToolContext
+from tools.pagination import PageTokens
+from tools.source import Scope
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    source: DuckDBSource
+    exports: ExportService
+    tokens: PageTokens
+
+    def context(self, limits: Limits, principal: str = "local", scope: Scope | None = None) -> ToolContext:
+        return ToolContext(
+            source=self.source,
+            exports=self.exports,
+            tokens=self.tokens,
+            limits=limits,
+            generator_version=__version__,
+            scope=scope or Scope(),
+            principal=principal,
+        )
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.data_dir, memory_limit=settings.memory_limit)
+
+
+def ensure_data(store: Store, settings: Settings) -> None:
+    """A fresh install serves something real at once: load the demo set into an empty store."""
+    if store.is_empty():
+        from server.store.demo import generate_demo
+
+        log.info("empty data dir: loading the demo dataset", rows=settings.demo_rows, data_dir=str(settings.data_dir))
+        generate_demo(store, rows=settings.demo_rows)
+
+
+@asynccontextmanager
+async def running_services(settings: Settings, *, load_demo: bool = True) -> AsyncIterator[Services]:
+    """Open the store, start the export service, and close everything on exit."""
+    store = open_store(settings)
+    try:
+        if load_demo:
+            await anyio.to_thread.run_sync(ensure_data, store, settings)
+        source = DuckDBSource(store, max_concurrency=settings.query_threads)
+        exports = ExportService(
+            store,
+            source,
+            base_url=settings.base_url(),
+            concurrency=settings.export_concurrency,
+            ttl_seconds=settings.export_ttl_seconds,
+        )
+        services = Services(settings, store, source, exports, PageTokens(settings.page_token_secret()))
+        async with anyio.create_task_group() as tg:
+            await tg.start(exports.run)
+            try:
+                yield services
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        store.close()

@@ -1,0 +1,62 @@
+"""The one settings object, built at the entry point from ``FOCUS_API_*`` variables and CLI flags."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.store.db import default_data_dir
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FOCUS_API_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    rest_port: int = 8080
+    mcp_port: int = 9090
+    # Comma-separated bearer tokens (also accepted as X-API-Key). Empty: no auth, loopback only.
+    tokens: SecretStr = SecretStr("")
+    # HMAC key for page tokens; generated once and kept in the data dir when not given.
+    token_secret: SecretStr | None = None
+    # Base URL clients use to reach the REST port (for downloadUrl); defaults to http://host:rest_port.
+    public_url: str | None = None
+    demo_rows: int = 50_000
+    memory_limit: str | None = None
+    query_threads: int = 4
+    export_concurrency: int = 2
+    export_ttl_seconds: int = 24 * 3600
+    log_level: str = "info"
+    log_json: bool = False
+
+    def token_list(self) -> list[str]:
+        return [t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip()]
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.rest_port}"
+
+    def page_token_secret(self) -> bytes:
+        """The page-token HMAC key: configured, or generated once and kept (mode 0600) in the data dir."""
+        if self.token_secret is not None:
+            return self.token_secret.get_secret_value().encode()
+        path = self.data_dir / "page-token.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip().encode()

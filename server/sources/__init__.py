@@ -1,0 +1,1 @@
+"""Implementations of the tools Source protocol (embedded DuckDB, upstream FOCUS API)."""

@@ -1,0 +1,268 @@
+"""The embedded DuckDB implementation of the tools' ``Source`` protocol.
+
+Queries run in worker threads (DuckDB is synchronous), each on its own cursor of the one process-wide
+connection, at most ``max_concurrency`` at once; rows become Python values off the event loop.
+Totals and commitment links are cached per data version: a page walk counts once, not per page.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import duckdb
+
+from server.sources import sql
+from server.sources.export_writers import write_query
+from server.store.db import Store
+from server.store.schema import CC_TABLE, CU_TABLE
+from tools.catalog import DataType, contract_commitment, cost_and_usage
+from tools.errors import InvalidPageToken
+from tools.source import (
+    CommitmentFilters,
+    CostFilters,
+    DataState,
+    ExportFormat,
+    ExportResult,
+    Page,
+    Row,
+    Stats,
+)
+
+_CU_JSON = frozenset(c.id for c in cost_and_usage().of_type(DataType.JSON))
+_CC_JSON = frozenset(c.id for c in contract_commitment().of_type(DataType.JSON))
+
+
+def _parse_json(value: Any) -> Any:
+    return None if value is None else json.loads(value, parse_float=Decimal)
+
+
+def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> list[Row]:
+    names = [d[0] for d in cursor.description or []]
+    out = []
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        for name in json_columns:
+            if row.get(name) is not None:
+                row[name] = _parse_json(row[name])
+        out.append(row)
+    return out
+
+
+def _cursor_int(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        return int(cursor)
+    except ValueError:
+        raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
+
+
+class DuckDBSource:
+    """FOCUS data from the embedded store."""
+
+    def __init__(self, store: Store, *, max_concurrency: int = 4) -> None:
+        self.store = store
+        self._limiter = anyio.CapacityLimiter(max_concurrency)
+        self._lock = threading.Lock()
+        self._totals: OrderedDict[tuple[int, str], int] = OrderedDict()
+        self._links: tuple[int, list[tuple[str, str, str | None]]] | None = None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    def _with_cursor(self, fn: Any) -> Any:
+        cur = self.store.cursor()
+        try:
+            return fn(cur)
+        finally:
+            cur.close()
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def _version(self, cur: duckdb.DuckDBPyConnection) -> int:
+        return int(self.store.get_meta("data_version", cur) or 0)
+
+    def _custom(self, cur: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
+        rows = cur.execute("SELECT name FROM custom_columns WHERE dataset = ? ORDER BY name", [dataset]).fetchall()
+        return [str(r[0]) for r in rows]
+
+    async def data_state(self) -> DataState:
+        def run(cur: duckdb.DuckDBPyConnection) -> DataState:
+            row = cur.execute("SELECT max(loaded_at) FROM loads").fetchone()
+            return DataState(version=str(self._version(cur)), last_updated=row[0] if row else None)
+
+        result: DataState = await self._run(self._with_cursor, run)
+        return result
+
+    # -- cost and usage ---------------------------------------------------------------------------
+
+    def _total(self, cur: duckdb.DuckDBPyConnection, version: int, filters: CostFilters) -> int:
+        key = (version, repr(filters))
+        with self._lock:
+            if key in self._totals:
+                self._totals.move_to_end(key)
+                return self._totals[key]
+        query, params = sql.count_query(filters)
+        row = cur.execute(query, params).fetchone()
+        total = int(row[0]) if row else 0
+        with self._lock:
+            self._totals[key] = total
+            while len(self._totals) > 512:
+                self._totals.popitem(last=False)
+        return total
+
+    async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page:
+        after = _cursor_int(cursor)
+
+        def run(cur: duckdb.DuckDBPyConnection) -> Page:
+            version = self._version(cur)
+            query, params = sql.page_query(filters, after, limit, self._custom(cur, "CostAndUsage"))
+            cur.execute(query, params)
+            rows = _rows(cur, _CU_JSON)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            cursors = [str(row.pop("_row_id")) for row in rows]
+            next_cursor = cursors[-1] if more and rows else None
+            return Page(rows, next_cursor, self._total(cur, version, filters), cursors)
+
+        page: Page = await self._run(self._with_cursor, run)
+        return page
+
+    async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]:
+        def run(cur: duckdb.DuckDBPyConnection) -> Literal["Complete", "Partial", "Empty"]:
+            where, params = [], []
+            if filters.billing_period_start is not None:
+                where.append("BillingPeriodStart >= ?")
+                params.append(filters.billing_period_start)
+            if filters.billing_period_end is not None:
+                where.append("BillingPeriodStart < ?")
+                params.append(filters.billing_period_end)
+            row = cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE last_loaded_at < BillingPeriodEnd) FROM billing_periods"
+                + sql.where_sql(where),
+                params,
+            ).fetchone()
+            if not row or not row[0]:
+                return "Empty"
+            return "Partial" if row[1] else "Complete"
+
+        result: Literal["Complete", "Partial", "Empty"] = await self._run(self._with_cursor, run)
+        return result
+
+    # -- contract commitments ---------------------------------------------------------------------
+
+    def _commitment_links(self, cur: duckdb.DuckDBPyConnection, version: int) -> list[tuple[str, str, str | None]]:
+        with self._lock:
+            if self._links is not None and self._links[0] == version:
+                return self._links[1]
+        links = [(str(a), str(b), c) for a, b, c in cur.execute(sql.commitment_links_query()).fetchall()]
+        with self._lock:
+            self._links = (version, links)
+        return links
+
+    def _allowed_commitments(self, cur: duckdb.DuckDBPyConnection, filters: CommitmentFilters) -> list[str] | None:
+        scope = filters.scope
+        if filters.billing_account_id is None and scope.unrestricted:
+            return None
+        links = self._commitment_links(cur, self._version(cur))
+        ids = set()
+        for commitment_id, account, sub_account in links:
+            if filters.billing_account_id is not None and account != filters.billing_account_id:
+                continue
+            if scope.billing_account_ids is not None and account not in scope.billing_account_ids:
+                continue
+            if scope.sub_account_ids is not None and sub_account not in scope.sub_account_ids:
+                continue
+            ids.add(commitment_id)
+        return sorted(ids)
+
+    async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page:
+        after = _cursor_int(cursor)
+
+        def run(cur: duckdb.DuckDBPyConnection) -> Page:
+            allowed = self._allowed_commitments(cur, filters)
+            query, params = sql.commitments_query(
+                allowed, filters.contract_commitment_id, filters.contract_id, after, limit
+            )
+            cur.execute(query, params)
+            rows = _rows(cur, _CC_JSON)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            cursors = [str(row.pop("_row_id")) for row in rows]
+            count_sql, count_params = sql.commitments_query(
+                allowed, filters.contract_commitment_id, filters.contract_id, None, None
+            )
+            total_row = cur.execute(f"SELECT count(*) FROM ({count_sql})", count_params).fetchone()
+            total = int(total_row[0]) if total_row else 0
+            return Page(rows, cursors[-1] if more and rows else None, total, cursors)
+
+        page: Page = await self._run(self._with_cursor, run)
+        return page
+
+    # -- statistics -------------------------------------------------------------------------------
+
+    async def stats(self) -> Stats:
+        def run(cur: duckdb.DuckDBPyConnection) -> Stats:
+            periods = cur.execute(
+                f"SELECT strftime(BillingPeriodStart, '%Y-%m-%dT%H:%M:%SZ'), strftime(BillingPeriodEnd, "
+                f"'%Y-%m-%dT%H:%M:%SZ'), count(*) FROM {CU_TABLE} GROUP BY ALL ORDER BY 1"
+            ).fetchall()
+            providers = cur.execute(
+                f"SELECT DISTINCT ServiceProviderName FROM {CU_TABLE} WHERE ServiceProviderName IS NOT NULL ORDER BY 1"
+            ).fetchall()
+            currencies = cur.execute(
+                f"SELECT DISTINCT BillingCurrency FROM {CU_TABLE} WHERE BillingCurrency IS NOT NULL ORDER BY 1"
+            ).fetchall()
+            cu = cur.execute(f"SELECT count(*) FROM {CU_TABLE}").fetchone()
+            cc = cur.execute(f"SELECT count(*) FROM {CC_TABLE}").fetchone()
+            return Stats(
+                demo=self.store.get_meta("demo", cur) == "true",
+                cost_and_usage_rows=int(cu[0]) if cu else 0,
+                contract_commitment_rows=int(cc[0]) if cc else 0,
+                billing_periods=[
+                    {"billingPeriodStart": s, "billingPeriodEnd": e, "rows": int(n)} for s, e, n in periods
+                ],
+                providers=[str(p[0]) for p in providers],
+                currencies=[str(c[0]) for c in currencies],
+                custom_columns={
+                    "CostAndUsage": self._custom(cur, "CostAndUsage"),
+                    "ContractCommitment": self._custom(cur, "ContractCommitment"),
+                },
+                origin="embedded DuckDB store",
+            )
+
+        result: Stats = await self._run(self._with_cursor, run)
+        return result
+
+    # -- exports (blocking; called from the export service's worker thread) ------------------------
+
+    def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:
+        def run(cur: duckdb.DuckDBPyConnection) -> ExportResult:
+            where, params = sql.cost_where(filters)
+            custom = self._custom(cur, "CostAndUsage")
+            return write_query(cur, cost_and_usage(), custom, CU_TABLE, where, params, fmt, path, should_stop)
+
+        result: ExportResult = self._with_cursor(run)
+        return result
+
+    def write_commitments_export(
+        self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: Any
+    ) -> ExportResult:
+        def run(cur: duckdb.DuckDBPyConnection) -> ExportResult:
+            allowed = self._allowed_commitments(cur, filters)
+            where: list[str] = []
+            params: list[Any] = []
+            if allowed is not None:
+                where.append("list_contains(?, ContractCommitmentId)")
+                params.append(allowed)
+            return write_query(cur, contract_commitment(), [], CC_TABLE, where, params, fmt, path, should_stop)
+
+        result: ExportResult = self._with_cursor(run)
+        return result

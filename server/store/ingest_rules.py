@@ -1,0 +1,170 @@
+"""How one raw input column becomes a typed FOCUS column, and the row rules checked on the way.
+
+A file is first staged as-is (CSV: every field as text; Parquet: its own types). For each column this
+module gives the SQL expression that converts it to the store's type, and the rules whose SQL
+condition flags a row that breaks it. Every rule has a stable id that appears in load reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.store.schema import DECIMAL_SCALE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
+from tools.catalog import Column, DataType
+
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
+NULL_TYPE = '"NULL"'
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A check on staged rows: ``condition`` is true for a row that breaks it."""
+
+    id: str
+    column: str
+    condition: str
+    message: str
+
+
+class WrongType(Exception):
+    """A Parquet column's physical type cannot hold the FOCUS type without loss."""
+
+
+def _decimal_fits(source_type: str) -> bool:
+    # DECIMAL(p,s): it fits when it has no more fraction digits than we keep and no more integer digits.
+    inner = source_type[len("DECIMAL(") : -1]
+    precision, scale = (int(x) for x in inner.split(","))
+    return scale <= DECIMAL_SCALE and precision - scale <= 38 - DECIMAL_SCALE
+
+
+def convert(column: Column, source_type: str) -> str:
+    """SQL converting the staged column to the store's type; raises WrongType if it cannot."""
+    c = quote(column.id)
+    if source_type == NULL_TYPE:
+        return "NULL"
+    text = source_type == "VARCHAR"
+    match column.data_type:
+        case DataType.STRING:
+            if text:
+                return f"NULLIF({c}, '')"
+        case DataType.DECIMAL:
+            if text or source_type in _INTEGER_TYPES:
+                return f"CAST({c} AS {DECIMAL_TYPE})"
+            if source_type.startswith("DECIMAL(") and _decimal_fits(source_type):
+                return f"CAST({c} AS {DECIMAL_TYPE})"
+            if source_type in ("DOUBLE", "FLOAT"):
+                # The shortest decimal text that round-trips the binary value: what the writer meant.
+                return f"CAST(CAST({c} AS VARCHAR) AS {DECIMAL_TYPE})"
+        case DataType.DATETIME:
+            if text:
+                return f"strptime({c}, '{FOCUS_TIMESTAMP_FORMAT}')"
+            if source_type in _TIMESTAMP_TYPES:
+                return f"CAST({c} AS TIMESTAMP)"
+            if source_type == "TIMESTAMP WITH TIME ZONE":
+                return f"timezone('UTC', {c})"
+        case DataType.JSON:
+            if text or source_type == "JSON":
+                return f"CAST(NULLIF({c}, '') AS JSON)"
+    raise WrongType(
+        f"column {column.id} is {source_type} in the file but FOCUS {column.data_type.value} "
+        f"needs {expected_types(column.data_type)}"
+    )
+
+
+def expected_types(data_type: DataType) -> str:
+    return {
+        DataType.STRING: "VARCHAR (string)",
+        DataType.DECIMAL: f"DECIMAL with at most {DECIMAL_SCALE} fraction digits, an integer, DOUBLE or a decimal string",
+        DataType.DATETIME: "TIMESTAMP (UTC) or a string in YYYY-MM-DDTHH:MM:SSZ",
+        DataType.JSON: "a JSON object as a string",
+    }[data_type]
+
+
+def rules_for(column: Column, source_type: str) -> list[Rule]:
+    """The row rules for one staged column, given its staged type."""
+    c = quote(column.id)
+    text = source_type == "VARCHAR"
+    rules: list[Rule] = []
+    if not column.allows_nulls:
+        empty = f" OR {c} = ''" if text else ""
+        rules.append(Rule("not_null", column.id, f"({c} IS NULL{empty})", f"{column.id} must not be null"))
+    if text and column.data_type is DataType.DECIMAL:
+        rules.append(
+            Rule(
+                "decimal",
+                column.id,
+                f"({c} IS NOT NULL AND TRY_CAST({c} AS {DECIMAL_TYPE}) IS NULL)",
+                f"{column.id} must be a decimal number (digits, optional '-', '.' and E exponent) "
+                f"within DECIMAL(38,{DECIMAL_SCALE})",
+            )
+        )
+        rules.append(
+            Rule(
+                "decimal_scale",
+                column.id,
+                f"({c} IS NOT NULL AND strpos({c}, '.') > 0 AND NOT contains(lower({c}), 'e') "
+                f"AND length({c}) - strpos({c}, '.') > {DECIMAL_SCALE})",
+                f"{column.id} has more than {DECIMAL_SCALE} fraction digits; storing it would round it",
+            )
+        )
+    if text and column.data_type is DataType.DATETIME:
+        rules.append(
+            Rule(
+                "datetime_format",
+                column.id,
+                f"({c} IS NOT NULL AND {c} <> '' AND TRY_STRPTIME({c}, '{FOCUS_TIMESTAMP_FORMAT}') IS NULL)",
+                f"{column.id} must be a UTC date/time written YYYY-MM-DDTHH:MM:SSZ (no offset, no fraction)",
+            )
+        )
+    if text and column.data_type is DataType.JSON:
+        rules.append(
+            Rule(
+                "json_object",
+                column.id,
+                f"({c} IS NOT NULL AND {c} <> '' AND (NOT json_valid({c}) OR json_type({c}) <> 'OBJECT'))",
+                f"{column.id} must be a serialized JSON object",
+            )
+        )
+    if column.allowed_values and text:
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in column.allowed_values)
+        rules.append(
+            Rule(
+                "allowed_values",
+                column.id,
+                f"({c} IS NOT NULL AND {c} <> '' AND {c} NOT IN ({values}))",
+                f"{column.id} must be one of the FOCUS 1.3 allowed values",
+            )
+        )
+    if column.id == "BillingCurrency" and source_type == "VARCHAR":
+        rules.append(
+            Rule(
+                "currency_code",
+                column.id,
+                f"({c} IS NOT NULL AND NOT regexp_full_match({c}, '[A-Z]{{3}}'))",
+                "BillingCurrency must be an ISO 4217 three-letter code such as USD",
+            )
+        )
+    return rules
+
+
+def try_datetime(column_id: str, source_type: str) -> str:
+    """A timestamp expression for a staged date/time column that yields NULL instead of failing."""
+    c = quote(column_id)
+    if source_type == "VARCHAR":
+        return f"TRY_STRPTIME({c}, '{FOCUS_TIMESTAMP_FORMAT}')"
+    if source_type == NULL_TYPE:
+        return "NULL"
+    return f"TRY_CAST({c} AS TIMESTAMP)"
+
+
+def period_rule(start: str, end: str, types: dict[str, str]) -> Rule | None:
+    """An end that is not after its start (times are start-inclusive, end-exclusive)."""
+    if start not in types or end not in types:
+        return None
+    return Rule(
+        "period_order",
+        end,
+        f"({try_datetime(end, types[end])} <= {try_datetime(start, types[start])})",
+        f"{end} must be later than {start}",
+    )

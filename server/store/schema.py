@@ -1,0 +1,73 @@
+"""The DuckDB schema of the embedded store: FOCUS types mapped to exact DuckDB types, and the DDL.
+
+Money, prices and quantities are ``DECIMAL(38, 18)``: the samples carry up to 14 decimal places and
+``DECIMAL(38, 10)`` would round them silently; 18 places still leave 20 integer digits for sums.
+Date/times are naive ``TIMESTAMP`` values that always mean UTC. JSON columns stay ``JSON``.
+"""
+
+from __future__ import annotations
+
+from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
+
+DECIMAL_SCALE = 18
+DECIMAL_TYPE = f"DECIMAL(38,{DECIMAL_SCALE})"
+FOCUS_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+DUCKDB_TYPES = {
+    DataType.STRING: "VARCHAR",
+    DataType.DECIMAL: DECIMAL_TYPE,
+    DataType.DATETIME: "TIMESTAMP",
+    DataType.JSON: "JSON",
+}
+
+CU_TABLE = "cost_and_usage"
+CC_TABLE = "contract_commitment"
+# The physical order of Cost and Usage rows (and so of ``_row_id``): zone maps then prune by billing
+# period and service, and keyset pages on ``_row_id`` read few row groups (shared/notes/engine-duckdb.md).
+CU_SORT_KEY = ("BillingPeriodStart", "ServiceName", "ChargePeriodStart")
+CC_SORT_KEY = ("ContractCommitmentPeriodStart", "ContractCommitmentId")
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier for DuckDB; callers only pass catalog-whitelisted names or ``x_`` columns."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _columns_ddl(catalog: Catalog) -> str:
+    return ",\n  ".join(f"{quote(c.id)} {DUCKDB_TYPES[c.data_type]}" for c in catalog.columns)
+
+
+def ddl() -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {CU_TABLE} (
+  _row_id BIGINT NOT NULL,
+  _load_id INTEGER NOT NULL,
+  {_columns_ddl(cost_and_usage())}
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {CC_TABLE} (
+  _row_id BIGINT NOT NULL,
+  _load_id INTEGER NOT NULL,
+  {_columns_ddl(contract_commitment())}
+)""",
+        """CREATE TABLE IF NOT EXISTS loads (
+  load_id INTEGER PRIMARY KEY,
+  delivery_id VARCHAR NOT NULL,
+  dataset VARCHAR NOT NULL,
+  source VARCHAR NOT NULL,
+  sha256 VARCHAR NOT NULL,
+  focus_version VARCHAR NOT NULL,
+  rows BIGINT NOT NULL,
+  replaced_rows BIGINT NOT NULL,
+  loaded_at TIMESTAMP NOT NULL,
+  demo BOOLEAN NOT NULL
+)""",
+        # One row per billing period held, for dataCompleteness and schema statistics.
+        """CREATE TABLE IF NOT EXISTS billing_periods (
+  BillingPeriodStart TIMESTAMP NOT NULL,
+  BillingPeriodEnd TIMESTAMP NOT NULL,
+  last_loaded_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (BillingPeriodStart, BillingPeriodEnd)
+)""",
+        "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS custom_columns (dataset VARCHAR, name VARCHAR, PRIMARY KEY (dataset, name))",
+    ]

@@ -1,0 +1,111 @@
+"""The one error tree of focus-api: each error has a stable ``code`` and an HTTP status.
+
+Adapters map it once per transport: REST answers ``status`` with ``{code, message, details}``; MCP
+returns an ``isError`` result carrying the same body. Messages say what was wrong and how to fix it;
+no SQL, path or traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FocusApiError(Exception):
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidArgument(FocusApiError):
+    code = "invalid_argument"
+    status = 400
+
+
+class InvalidPageToken(FocusApiError):
+    code = "invalid_page_token"
+    status = 400
+
+
+class Unauthorized(FocusApiError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(FocusApiError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(FocusApiError):
+    code = "not_found"
+    status = 404
+
+
+class UnknownTool(FocusApiError):
+    code = "unknown_tool"
+    status = 404
+
+
+class Conflict(FocusApiError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(FocusApiError):
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimited(FocusApiError):
+    code = "rate_limited"
+    status = 429
+
+
+class ExportNotReady(FocusApiError):
+    code = "export_not_ready"
+    status = 409
+
+
+class UpstreamError(FocusApiError):
+    code = "upstream_error"
+    status = 502
+
+
+class UpstreamUnavailable(FocusApiError):
+    code = "upstream_unavailable"
+    status = 503
+
+
+class UpstreamTimeout(FocusApiError):
+    code = "upstream_timeout"
+    status = 504
+
+
+class Unavailable(FocusApiError):
+    code = "unavailable"
+    status = 503
+
+
+class InternalError(FocusApiError):
+    code = "internal_error"
+    status = 500
+
+
+def from_validation_errors(errors: list[dict[str, Any]]) -> InvalidArgument:
+    """An InvalidArgument naming each offending field (pydantic's ``errors()`` list, values left out)."""
+    problems = []
+    for err in errors:
+        field = ".".join(str(p) for p in err.get("loc", ())) or "(body)"
+        kind = err.get("type", "invalid")
+        msg = "unknown field; check the parameter name" if kind == "extra_forbidden" else err.get("msg", "invalid")
+        problems.append({"field": field, "problem": msg})
+    fields = ", ".join(p["field"] for p in problems)
+    first = problems[0]["problem"] if problems else "invalid input"
+    return InvalidArgument(f"invalid value for {fields}: {first}", {"errors": problems})

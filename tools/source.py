@@ -1,0 +1,122 @@
+"""What the tools need from a data source, and the plain values that cross that boundary.
+
+Implemented in ``server/sources/`` (embedded DuckDB, upstream FOCUS API). Rows are dicts keyed by
+FOCUS column ID holding ``Decimal`` for decimals, FOCUS-formatted UTC strings for date/times, parsed
+JSON for JSON columns, and ``None`` for nulls. Cursors are opaque strings the source alone reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Row = dict[str, Any]
+ExportFormat = Literal["csv", "parquet", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The accounts a caller may see; None means no restriction."""
+
+    billing_account_ids: frozenset[str] | None = None
+    sub_account_ids: frozenset[str] | None = None
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.billing_account_ids is None and self.sub_account_ids is None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "billingAccountIds": sorted(self.billing_account_ids) if self.billing_account_ids is not None else None,
+            "subAccountIds": sorted(self.sub_account_ids) if self.sub_account_ids is not None else None,
+        }
+
+    def key(self) -> str:
+        return "" if self.unrestricted else repr(sorted(self.describe().items()))
+
+
+@dataclass(frozen=True, slots=True)
+class CostFilters:
+    billing_period_start: datetime | None = None
+    billing_period_end: datetime | None = None
+    charge_category: str | None = None
+    service_provider_name: str | None = None
+    service_name: str | None = None
+    service_category: str | None = None
+    region_id: str | None = None
+    resource_id: str | None = None
+    sub_account_id: str | None = None
+    billing_currency: str | None = None
+    scope: Scope = Scope()
+
+    def as_params(self) -> dict[str, Any]:
+        """The filters as a JSON-able dict (for fingerprints and export records)."""
+        out = {k: v for k, v in asdict(self).items() if k != "scope" and v is not None}
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentFilters:
+    contract_commitment_id: str | None = None
+    billing_account_id: str | None = None
+    contract_id: str | None = None
+    scope: Scope = Scope()
+
+    def as_params(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "scope" and v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Row]
+    next_cursor: str | None
+    total: int
+    # The cursor after each row, when the source can resume mid-page (lets a size budget cut a page).
+    cursors: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataState:
+    version: str
+    last_updated: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    demo: bool
+    cost_and_usage_rows: int
+    contract_commitment_rows: int
+    billing_periods: list[dict[str, Any]]
+    providers: list[str]
+    currencies: list[str]
+    custom_columns: dict[str, list[str]]
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    record_count: int
+
+
+class Source(Protocol):
+    """A FOCUS 1.3 data source."""
+
+    async def data_state(self) -> DataState: ...
+
+    async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page: ...
+
+    async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page: ...
+
+    async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]: ...
+
+    async def stats(self) -> Stats: ...
+
+    def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:
+        """Write the matching Cost and Usage rows to ``path`` (blocking; run in a worker thread)."""
+        ...
+
+    def write_commitments_export(
+        self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: Any
+    ) -> ExportResult: ...
