@@ -35,9 +35,7 @@ _JOBS_DDL = """CREATE TABLE IF NOT EXISTS export_jobs (
   job_id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, status VARCHAR NOT NULL, format VARCHAR NOT NULL,
   request JSON NOT NULL, created_at TIMESTAMP NOT NULL, started_at TIMESTAMP, completed_at TIMESTAMP,
   record_count BIGINT, files JSON, error VARCHAR, idempotency_key VARCHAR)"""
-_COLUMNS = (
-    "job_id, owner, status, format, request, created_at, started_at, completed_at, record_count, files, error"
-)
+_COLUMNS = "job_id, owner, status, format, request, created_at, started_at, completed_at, record_count, files, error"
 
 
 def _sha256(path: Path) -> str:
@@ -113,7 +111,10 @@ class ExportService:
                 shutil.rmtree(self.root / job_id, ignore_errors=True)
                 cur.execute(
                     "UPDATE export_jobs SET status = 'Expired', error = ? WHERE job_id = ?",
-                    [f"expired: files are kept {int(self.ttl.total_seconds())} s after completion; export again", job_id],
+                    [
+                        f"expired: files are kept {int(self.ttl.total_seconds())} s after completion; export again",
+                        job_id,
+                    ],
                 )
             return len(rows)
         finally:
@@ -241,7 +242,7 @@ class ExportService:
             final = folder / name
             files.append(
                 ExportFile(
-                    dataset=dataset,  # type: ignore[arg-type]
+                    dataset=dataset,
                     name=name,
                     format=request.format,
                     mediaType=MEDIA_TYPES[request.format],

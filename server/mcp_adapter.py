@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
@@ -19,7 +20,6 @@ from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
-import structlog
 from pydantic import BaseModel, ValidationError
 
 from server.auth import McpTokenVerifier, TokenStore
@@ -88,8 +88,12 @@ class FocusMCPServer(MCPServer[Any]):
                     validate_token_resource=True,
                 ),
             }
-        super().__init__("focus-api", version=services.context(MCP_LIMITS).generator_version,
-                         instructions=INSTRUCTIONS, **auth_kwargs)
+        super().__init__(
+            "focus-api",
+            version=services.context(MCP_LIMITS).generator_version,
+            instructions=INSTRUCTIONS,
+            **auth_kwargs,
+        )
         self.services = services
         self.resource(EXPORT_URI, name="export-file", description="A completed export file.")(self._export_file)
 
@@ -153,7 +157,7 @@ class FocusMCPServer(MCPServer[Any]):
         structured = wire.with_decimal_strings(output.model_dump(mode="python", warnings=False, exclude_none=False))
         return CallToolResult(content=content, structured_content=structured)
 
-    async def _export_file(self, jobId: str, name: str) -> bytes:  # noqa: N803 (URI template variable)
+    async def _export_file(self, jobId: str, name: str) -> bytes:
         try:
             job = await self.services.exports.status(jobId, self._principal())
         except FocusApiError as exc:
@@ -162,5 +166,7 @@ class FocusMCPServer(MCPServer[Any]):
         if job.status != "Complete" or match is None:
             raise ResourceError(f"export {jobId} has no completed file {name!r}")
         if match.bytes > MAX_RESOURCE_BYTES:
-            raise ResourceError(f"{name} is {match.bytes} bytes, too large to read over MCP; download {match.downloadUrl}")
+            raise ResourceError(
+                f"{name} is {match.bytes} bytes, too large to read over MCP; download {match.downloadUrl}"
+            )
         return self.services.exports.file_path(jobId, name).read_bytes()

@@ -117,6 +117,7 @@ FOCUS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
 def columns_introduced_in(version: str) -> frozenset[str]:
     """Cost and Usage columns that first appeared in ``version`` (earlier previews count as 1.0)."""
+
     def norm(v: str) -> str:
         return "1.0" if v in ("0.5", "1.0-preview", "1.0") else v
 
@@ -130,7 +131,7 @@ def detect_version(columns: set[str]) -> str:
     """
     for version in reversed(FOCUS_VERSIONS[1:]):
         if columns & columns_introduced_in(version):
-            return version
+            return str(version)
     return "1.0"
 
 

@@ -53,6 +53,11 @@ class UnknownTool(FocusApiError):
     status = 404
 
 
+class MethodNotAllowed(FocusApiError):
+    code = "method_not_allowed"
+    status = 405
+
+
 class Conflict(FocusApiError):
     code = "conflict"
     status = 409

@@ -194,7 +194,9 @@ def _columns(stats_custom: dict[str, list[str]]) -> list[ColumnInfo]:
     return out
 
 
-def _focus_metadata(columns: list[ColumnInfo], created: str | None, version: str, periods: list[dict[str, Any]]) -> dict[str, Any]:
+def _focus_metadata(
+    columns: list[ColumnInfo], created: str | None, version: str, periods: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The FOCUS 1.3 metadata sections (DataGenerator, DatasetInstance, Recency, Schema)."""
 
     def definition(c: ColumnInfo) -> dict[str, Any]:
@@ -210,7 +212,11 @@ def _focus_metadata(columns: list[ColumnInfo], created: str | None, version: str
         return d
 
     instances = [
-        {"DatasetInstanceId": CU_INSTANCE_ID, "DatasetInstanceName": "Cost and Usage", "FocusDatasetId": "CostAndUsage"},
+        {
+            "DatasetInstanceId": CU_INSTANCE_ID,
+            "DatasetInstanceName": "Cost and Usage",
+            "FocusDatasetId": "CostAndUsage",
+        },
         {
             "DatasetInstanceId": CC_INSTANCE_ID,
             "DatasetInstanceName": "Contract Commitment",

@@ -112,10 +112,7 @@ _PAGE_SIZE_HELP = (
     "Rows per page. Over REST the default is 1000 and the maximum 10000; over MCP the default is 100 and the "
     "maximum 1000. A larger value is refused, not clamped."
 )
-_PAGE_TOKEN_HELP = (
-    "nextPageToken from the previous page. Repeat the same filters; the token is bound to them and to the "
-    "data version."
-)
+_PAGE_TOKEN_HELP = "nextPageToken from the previous page; repeat the same filters (the token is bound to them)."  # noqa: S105
 
 
 class ListCostAndUsageInput(CostAndUsageFilters):

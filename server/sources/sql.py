@@ -109,7 +109,11 @@ def commitment_links_query() -> str:
 
 
 def commitments_query(
-    allowed_ids: list[str] | None, commitment_id: str | None, contract_id: str | None, after: int | None, limit: int | None
+    allowed_ids: list[str] | None,
+    commitment_id: str | None,
+    contract_id: str | None,
+    after: int | None,
+    limit: int | None,
 ) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []

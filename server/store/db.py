@@ -27,7 +27,7 @@ class Store:
         data_dir.mkdir(parents=True, exist_ok=True)
         tmp = data_dir / "tmp"
         tmp.mkdir(exist_ok=True)
-        config: dict[str, str | int | bool] = {"temp_directory": str(tmp)}
+        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(tmp)}
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:

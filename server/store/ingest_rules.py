@@ -3,6 +3,10 @@
 A file is first staged as-is (CSV: every field as text; Parquet: its own types). For each column this
 module gives the SQL expression that converts it to the store's type, and the rules whose SQL
 condition flags a row that breaks it. Every rule has a stable id that appears in load reports.
+
+In a text column an empty string means null, as an empty CSV field does (a Parquet file of strings
+often carries ``''`` for "no value"). No rule condition may raise on any input: a row that cannot be
+converted is flagged, never an error of the whole statement.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from server.store.schema import DECIMAL_SCALE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FOR
 from tools.catalog import Column, DataType
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_FLOAT_TYPES = {"DOUBLE", "FLOAT"}
 _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
 NULL_TYPE = '"NULL"'
 
@@ -49,16 +54,18 @@ def convert(column: Column, source_type: str) -> str:
             if text:
                 return f"NULLIF({c}, '')"
         case DataType.DECIMAL:
-            if text or source_type in _INTEGER_TYPES:
+            if text:
+                return f"CAST(NULLIF({c}, '') AS {DECIMAL_TYPE})"
+            if source_type in _INTEGER_TYPES:
                 return f"CAST({c} AS {DECIMAL_TYPE})"
             if source_type.startswith("DECIMAL(") and _decimal_fits(source_type):
                 return f"CAST({c} AS {DECIMAL_TYPE})"
-            if source_type in ("DOUBLE", "FLOAT"):
+            if source_type in _FLOAT_TYPES:
                 # The shortest decimal text that round-trips the binary value: what the writer meant.
                 return f"CAST(CAST({c} AS VARCHAR) AS {DECIMAL_TYPE})"
         case DataType.DATETIME:
             if text:
-                return f"strptime({c}, '{FOCUS_TIMESTAMP_FORMAT}')"
+                return f"strptime(NULLIF({c}, ''), '{FOCUS_TIMESTAMP_FORMAT}')"
             if source_type in _TIMESTAMP_TYPES:
                 return f"CAST({c} AS TIMESTAMP)"
             if source_type == "TIMESTAMP WITH TIME ZONE":
@@ -86,28 +93,31 @@ def rules_for(column: Column, source_type: str) -> list[Rule]:
     c = quote(column.id)
     text = source_type == "VARCHAR"
     rules: list[Rule] = []
+    empty_text = f" AND {c} <> ''" if text else ""
     if not column.allows_nulls:
         empty = f" OR {c} = ''" if text else ""
         rules.append(Rule("not_null", column.id, f"({c} IS NULL{empty})", f"{column.id} must not be null"))
-    if text and column.data_type is DataType.DECIMAL:
+    if column.data_type is DataType.DECIMAL and (text or source_type in _INTEGER_TYPES or source_type in _FLOAT_TYPES):
+        # A float is converted through its shortest round-trip text, so it is checked as that text.
+        digits = f"CAST({c} AS VARCHAR)" if source_type in _FLOAT_TYPES else c
         rules.append(
             Rule(
                 "decimal",
                 column.id,
-                f"({c} IS NOT NULL AND TRY_CAST({c} AS {DECIMAL_TYPE}) IS NULL)",
+                f"({c} IS NOT NULL{empty_text} AND TRY_CAST({digits} AS {DECIMAL_TYPE}) IS NULL)",
                 f"{column.id} must be a decimal number (digits, optional '-', '.' and E exponent) "
                 f"within DECIMAL(38,{DECIMAL_SCALE})",
             )
         )
-        rules.append(
-            Rule(
-                "decimal_scale",
-                column.id,
-                f"({c} IS NOT NULL AND strpos({c}, '.') > 0 AND NOT contains(lower({c}), 'e') "
-                f"AND length({c}) - strpos({c}, '.') > {DECIMAL_SCALE})",
-                f"{column.id} has more than {DECIMAL_SCALE} fraction digits; storing it would round it",
+        if source_type not in _INTEGER_TYPES:
+            rules.append(
+                Rule(
+                    "decimal_scale",
+                    column.id,
+                    _too_many_fraction_digits(digits),
+                    f"{column.id} has more than {DECIMAL_SCALE} fraction digits; storing it would round it",
+                )
             )
-        )
     if text and column.data_type is DataType.DATETIME:
         rules.append(
             Rule(
@@ -117,12 +127,18 @@ def rules_for(column: Column, source_type: str) -> list[Rule]:
                 f"{column.id} must be a UTC date/time written YYYY-MM-DDTHH:MM:SSZ (no offset, no fraction)",
             )
         )
-    if text and column.data_type is DataType.JSON:
+    if column.data_type is DataType.JSON and (text or source_type == "JSON"):
+        # TRY_CAST, not json_valid() AND json_type(): DuckDB need not short-circuit, and json_type raises.
+        condition = (
+            f"({c} IS NOT NULL AND {c} <> '' AND json_type(TRY_CAST({c} AS JSON)) IS DISTINCT FROM 'OBJECT')"
+            if text
+            else f"({c} IS NOT NULL AND json_type({c}) <> 'OBJECT')"
+        )
         rules.append(
             Rule(
                 "json_object",
                 column.id,
-                f"({c} IS NOT NULL AND {c} <> '' AND (NOT json_valid({c}) OR json_type({c}) <> 'OBJECT'))",
+                condition,
                 f"{column.id} must be a serialized JSON object",
             )
         )
@@ -146,6 +162,27 @@ def rules_for(column: Column, source_type: str) -> list[Rule]:
             )
         )
     return rules
+
+
+def _too_many_fraction_digits(c: str) -> str:
+    """Flags a decimal text whose exact value has more fraction digits than the store keeps.
+
+    Plain notation: the digits after '.' without trailing zeros. E notation (``1.5E-20``, which a cast
+    would silently round to 0): mantissa fraction digits minus the exponent minus the mantissa's
+    trailing zeros. An exponent too large to read is flagged.
+    """
+    mantissa = f"regexp_replace(regexp_extract({c}, '^[^eE]*'), '[^0-9]', '', 'g')"
+    fraction = f"length(regexp_extract({c}, '\\.([0-9]*)[eE]', 1))"
+    exponent = f"TRY_CAST(regexp_extract({c}, '[eE]([+-]?[0-9]+)', 1) AS BIGINT)"
+    trailing_zeros = f"(length({mantissa}) - length(rtrim({mantissa}, '0')))"
+    scientific = (
+        f"coalesce(rtrim({mantissa}, '0') <> '' AND {fraction} - {exponent} - {trailing_zeros} > {DECIMAL_SCALE}, true)"
+    )
+    plain = f"strpos({c}, '.') > 0 AND length(rtrim({c}, '0')) - strpos({c}, '.') > {DECIMAL_SCALE}"
+    return (
+        f"({c} IS NOT NULL AND {c} <> '' AND "
+        f"CASE WHEN contains({c}, 'e') OR contains({c}, 'E') THEN {scientific} ELSE {plain} END)"
+    )
 
 
 def try_datetime(column_id: str, source_type: str) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 
 from server.store.db import Store, utc_now
-from server.store.ingest_rules import NULL_TYPE, Rule, WrongType, convert, period_rule, rules_for
+from server.store.ingest_rules import Rule, WrongType, convert, period_rule, rules_for
 from server.store.schema import CC_SORT_KEY, CC_TABLE, CU_SORT_KEY, CU_TABLE, quote
 from tools.catalog import (
     Catalog,
@@ -231,8 +231,14 @@ class _FileLoad:
         if not rows:
             return
         by_rule: dict[str, Problem] = {}
+        # DuckDB logs one reject per missing column of a short row: count and show each row once.
+        seen: set[tuple[str, int]] = set()
         for error_type, line, column, raw, message in rows:
             rule = "encoding" if error_type == "INVALID ENCODING" else "csv_structure"
+            line_no = int(line) if line is not None else 0
+            if (rule, line_no) in seen:
+                continue
+            seen.add((rule, line_no))
             text = (
                 "the file is not valid UTF-8; save it as UTF-8"
                 if rule == "encoding"
@@ -242,9 +248,9 @@ class _FileLoad:
             problem.count += 1
             if len(problem.examples) < MAX_EXAMPLES:
                 problem.examples.append(
-                    {"row": int(line) - 1, "line": int(line), "column": column, "value": raw, "detail": message}
+                    {"row": line_no - 1, "line": line_no, "column": column, "value": raw, "detail": message}
                 )
-        self.report.rows += len(rows)
+        self.report.rows += len({line_no for _, line_no in seen})
         raise Refused(*by_rule.values())
 
     # -- checking -------------------------------------------------------------------------------
@@ -266,7 +272,10 @@ class _FileLoad:
         pairs = (
             [("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")]
             if catalog.dataset is Dataset.COST_AND_USAGE
-            else [("ContractPeriodStart", "ContractPeriodEnd"), ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd")]
+            else [
+                ("ContractPeriodStart", "ContractPeriodEnd"),
+                ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd"),
+            ]
         )
         rules.extend(r for s, e in pairs if (r := period_rule(s, e, self.types)) is not None)
         if not rules:
@@ -314,7 +323,9 @@ class _FileLoad:
                 exprs.append("NULL")
         return exprs
 
-    def write(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, present: list[str], version: str, prior_loads: list[int]) -> None:
+    def write(
+        self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, present: list[str], version: str, prior_loads: list[int]
+    ) -> None:
         present_set = set(present)
         custom = [c for c in present if is_custom_column(c)]
         table = CU_TABLE if catalog.dataset is Dataset.COST_AND_USAGE else CC_TABLE

@@ -1,0 +1,116 @@
+"""Running the server: REST (aiohttp) and MCP streamable HTTP (uvicorn) in one process, or MCP on stdio.
+
+aiohttp is not an ASGI server, so the MCP app runs on uvicorn on its own port in the same event loop;
+SIGINT/SIGTERM stop both and the lifespan closes the store (shared/notes/mcp-sdk-2.3.md, section 9).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import structlog
+import uvicorn
+from aiohttp import web
+from mcp.server.transport_security import TransportSecuritySettings
+
+from server.auth import TokenStore
+from server.mcp_adapter import FocusMCPServer
+from server.rest_adapter import create_app
+from server.services import running_services
+from server.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class StartupRefused(SystemExit):
+    """A configuration the server will not run with; the message says how to fix it."""
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn would re-raise SIGINT/SIGTERM after serve() returns and skip our cleanup.
+        yield
+
+
+class _ApiKeyToBearer:
+    """Let MCP HTTP clients authenticate with ``X-API-Key`` too, as the REST facade allows."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = list(scope["headers"])
+            names = {k.lower() for k, _ in headers}
+            key = next((v for k, v in headers if k.lower() == b"x-api-key"), None)
+            if key is not None and b"authorization" not in names:
+                scope = dict(scope, headers=[*headers, (b"authorization", b"Bearer " + key)])
+        await self.app(scope, receive, send)
+
+
+def check_bind(settings: Settings, tokens: TokenStore) -> None:
+    if not tokens.enabled and not settings.is_loopback():
+        raise StartupRefused(
+            f"refusing to listen on {settings.host} without authentication: set FOCUS_API_TOKENS to one or more "
+            "comma-separated secrets (clients send Authorization: Bearer <token>), or bind 127.0.0.1"
+        )
+
+
+def _mcp_security(settings: Settings) -> TransportSecuritySettings:
+    if settings.is_loopback():
+        hosts = [f"{h}:{settings.mcp_port}" for h in ("127.0.0.1", "localhost", "[::1]")]
+        return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=[f"http://{h}" for h in hosts])
+    # Off loopback every request is authenticated; a reverse proxy is expected to pin the Host header.
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+async def serve(settings: Settings) -> None:
+    tokens = TokenStore(settings.token_list())
+    check_bind(settings, tokens)
+    if not tokens.enabled:
+        log.warning("no tokens configured (FOCUS_API_TOKENS): serving without authentication on loopback only")
+    async with running_services(settings) as services:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        mcp = FocusMCPServer(services, http_auth=tokens, resource_url=f"http://{host}:{settings.mcp_port}/mcp")
+        mcp_app = _ApiKeyToBearer(
+            mcp.streamable_http_app(host=settings.host, transport_security=_mcp_security(settings))
+        )
+        mcp_http = _Uvicorn(
+            uvicorn.Config(mcp_app, host=settings.host, port=settings.mcp_port, log_level="warning", lifespan="on")
+        )
+        runner = web.AppRunner(create_app(services, tokens), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.rest_port).start()
+        log.info(
+            "serving",
+            rest=f"http://{host}:{settings.rest_port}",
+            mcp=f"http://{host}:{settings.mcp_port}/mcp",
+            data_dir=str(settings.data_dir),
+            auth="tokens" if tokens.enabled else "none (loopback)",
+        )
+
+        async def watch_signals(scope: anyio.CancelScope) -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("shutting down", signal=signal.Signals(signum).name)
+                    mcp_http.should_exit = True
+                    return
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch_signals, tg.cancel_scope)
+                await mcp_http.serve()
+                tg.cancel_scope.cancel()
+        finally:
+            await runner.cleanup()
+    log.info("stopped")
+
+
+async def serve_stdio(settings: Settings) -> None:
+    async with running_services(settings) as services:
+        await FocusMCPServer(services).run_stdio_async()

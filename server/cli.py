@@ -1,0 +1,189 @@
+"""The ``focus-api`` command line: serve, stdio, call, load, demo.
+
+Flags override ``FOCUS_API_*`` environment variables; the Settings object is built here, once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from server import logging_setup
+from server.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "host", "rest_port", "mcp_port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from server.app import StartupRefused, serve
+
+    settings = _settings(args)
+    logging_setup.configure(settings.log_level, json=settings.log_json)
+    try:
+        anyio.run(serve, settings)
+    except StartupRefused as exc:
+        print(f"focus-api: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_stdio(args: argparse.Namespace) -> int:
+    from server.app import serve_stdio
+
+    settings = _settings(args)
+    logging_setup.configure(settings.log_level, json=settings.log_json)
+    anyio.run(serve_stdio, settings)
+    return 0
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from server.services import running_services
+    from tools import wire
+    from tools.context import REST_LIMITS
+    from tools.errors import FocusApiError, InvalidArgument, UnknownTool, from_validation_errors
+    from tools.models import ExportJob
+    from tools.registry import BY_NAME
+
+    settings = _settings(args)
+    logging_setup.configure("warning")
+
+    async def run() -> Any:
+        spec = BY_NAME.get(args.tool)
+        if spec is None:
+            raise UnknownTool(f"unknown tool {args.tool!r}; the tools are {', '.join(BY_NAME)}")
+        try:
+            raw = json.loads(args.json)
+        except ValueError as exc:
+            raise InvalidArgument(f"--json is not valid JSON: {exc}") from None
+        try:
+            tool_args = spec.input_model.model_validate(raw)
+        except ValidationError as exc:
+            raise from_validation_errors(exc.errors()) from None  # type: ignore[arg-type]
+        async with running_services(settings) as services:
+            ctx = services.context(REST_LIMITS, principal="local")
+            output = await spec.handler(tool_args, ctx)
+            # An in-process export lives only as long as this process: wait for it to finish.
+            while isinstance(output, ExportJob) and output.status in ("Pending", "Processing"):
+                await anyio.sleep(0.05)
+                output = await services.exports.status(output.jobId, "local")
+            return output.model_dump(mode="python", warnings=False)
+
+    try:
+        result = anyio.run(run)
+    except FocusApiError as exc:
+        sys.stdout.write(json.dumps(exc.body()) + "\n")
+        return 1
+    sys.stdout.write(wire.dumps(result).decode() + "\n")
+    return 0
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from server.store.db import Store
+    from server.store.loader import FileReport, expand_paths, load_files
+
+    settings = _settings(args)
+    try:
+        paths = expand_paths(args.paths)
+    except FileNotFoundError as exc:
+        print(f"focus-api load: {exc}", file=sys.stderr)
+        return 2
+    interactive = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int, report: FileReport) -> None:
+        if interactive:
+            width = 30
+            filled = int(width * done / total)
+            bar = "#" * filled + "-" * (width - filled)
+            print(f"\r[{bar}] {done}/{total} files  {Path(report.file).name}: {report.status}", end="", file=sys.stderr)
+            if done == total:
+                print(file=sys.stderr)
+
+    store = Store(settings.data_dir, memory_limit=settings.memory_limit)
+    try:
+        summary = load_files(store, paths, on_progress=progress)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(summary.as_json(), indent=2, default=str))
+    else:
+        for f in summary.files:
+            print(f"{f.status:8} {f.file}: {f.rows} rows, FOCUS {f.focus_version} {f.dataset or ''}".rstrip())
+            for p in f.problems:
+                print(f"  {p.rule}{' [' + p.column + ']' if p.column else ''}: {p.message} ({p.count} rows)")
+                for ex in p.examples:
+                    print(f"    row {ex.get('row')}: {ex.get('value')!r}")
+        data = summary.as_json()
+        print(f"loaded {data['rowsLoaded']} rows; refused {data['rowsRejected']} rows")
+    return 0 if summary.ok else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from server.store.db import Store
+    from server.store.demo import generate_demo
+
+    settings = _settings(args)
+    store = Store(settings.data_dir, memory_limit=settings.memory_limit)
+    try:
+        summary = generate_demo(store, rows=args.rows, seed=args.seed)
+    finally:
+        store.close()
+    data = summary.as_json()
+    print(f"demo data: {data['rowsLoaded']} rows loaded into {settings.data_dir}")
+    return 0 if summary.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="focus-api", description="FinOps FOCUS 1.3 data over MCP and REST.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="data directory (default: FOCUS_API_DATA_DIR or per-user)")
+
+    serve = sub.add_parser("serve", help="REST on :8080 and MCP streamable HTTP on :9090")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--rest-port", type=int)
+    serve.add_argument("--mcp-port", type=int)
+    data_dir(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    stdio = sub.add_parser("stdio", help="MCP over stdio (for desktop clients)")
+    data_dir(stdio)
+    stdio.set_defaults(func=_cmd_stdio)
+
+    call = sub.add_parser("call", help="run one tool in process and print its output as JSON")
+    call.add_argument("tool")
+    call.add_argument("--json", default="{}", help="the tool's arguments as a JSON object")
+    data_dir(call)
+    call.set_defaults(func=_cmd_call)
+
+    load = sub.add_parser("load", help="load FOCUS CSV/Parquet files, folders or globs")
+    load.add_argument("paths", nargs="+", metavar="PATH")
+    load.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    data_dir(load)
+    load.set_defaults(func=_cmd_load)
+
+    demo = sub.add_parser("demo", help="generate and load the deterministic demo dataset")
+    demo.add_argument("--rows", type=int, default=50_000)
+    demo.add_argument("--seed", type=int, default=42)
+    data_dir(demo)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))

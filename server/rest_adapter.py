@@ -1,0 +1,199 @@
+"""The REST exposure (aiohttp, :8080): one route per registry spec, plus downloads, OpenAPI and health.
+
+Query parameters (GET) or the JSON body (POST) plus path parameters are validated by the tool's input
+model; the handler is the same one MCP calls. Errors from the one tree become ``status`` plus
+``{code, message, details}``. ``Accept: application/x-ndjson`` on the list route streams every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from server.auth import Principal, TokenStore, bearer
+from server.openapi import openapi_document
+from server.services import Services
+from tools import wire
+from tools.context import REST_LIMITS
+from tools.errors import (
+    FocusApiError,
+    InternalError,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    from_validation_errors,
+)
+from tools.models import ListCostAndUsageInput, ListCostAndUsageOutput
+from tools.registry import TOOLS, ToolSpec
+
+log = structlog.get_logger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+TOKENS = web.AppKey("tokens", TokenStore)
+PRINCIPAL = web.RequestKey("principal", Principal)
+OPEN_PATHS = frozenset({"/healthz", "/openapi.json"})
+MAX_BODY_BYTES = 64 * 1024
+NDJSON = "application/x-ndjson"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=wire.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(error: FocusApiError, headers: dict[str, str] | None = None) -> web.Response:
+    return json_response(error.body(), status=error.status, headers=headers)
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except FocusApiError as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="focus-api"'} if isinstance(exc, Unauthorized) else None
+        return error_response(exc, headers)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error_response(NotFound(f"no route {request.method} {request.path}; see GET /openapi.json"))
+        if exc.status == 405:
+            allowed = exc.headers.get("Allow")
+            return error_response(
+                MethodNotAllowed(f"{request.method} is not allowed on {request.path}", {"allowed": allowed})
+            )
+        if exc.status == 413:
+            return error_response(PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes"))
+        raise
+    except (ConnectionResetError, web.HTTPClientError):
+        raise
+    except Exception:
+        log.exception("unhandled error", path=request.path)
+        return error_response(InternalError("internal error; the server log has the details"))
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    tokens = request.app[TOKENS]
+    if request.path in OPEN_PATHS or not tokens.enabled:
+        request[PRINCIPAL] = Principal("local")
+        return await handler(request)
+    presented = bearer(request.headers.get("Authorization")) or request.headers.get("X-API-Key")
+    principal = tokens.verify(presented)
+    if principal is None:
+        raise Unauthorized(
+            "missing or invalid credentials: send Authorization: Bearer <token> or X-API-Key: <token>",
+            {"reason": "missing" if not presented else "invalid"},
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+async def _arguments(request: web.Request, spec: ToolSpec) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if spec.rest.method == "GET":
+        for key in request.query:
+            values = request.query.getall(key)
+            if len(values) > 1:
+                raise InvalidArgument(f"{key} is given {len(values)} times; give it once", {"field": key})
+            args[key] = values[0]
+    elif request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise InvalidArgument(f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object of parameters")
+        args.update(body)
+    args.update(request.match_info)
+    return args
+
+
+def _tool_route(spec: ToolSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        services = request.app[SERVICES]
+        try:
+            args = spec.input_model.model_validate(await _arguments(request, spec))
+        except ValidationError as exc:
+            raise from_validation_errors(exc.errors()) from None  # type: ignore[arg-type]
+        ctx = services.context(REST_LIMITS, principal=request[PRINCIPAL].name)
+        if spec.name == "listcostandusage" and NDJSON in request.headers.get("Accept", ""):
+            assert isinstance(args, ListCostAndUsageInput)
+            return await _stream_ndjson(request, spec, args, ctx)
+        output = await spec.handler(args, ctx)
+        headers = None
+        if spec.rest.success_status == 202:
+            headers = {"Location": f"/cost-and-usage/export/{output.jobId}"}  # type: ignore[attr-defined]
+        return json_response(_body(output), status=spec.rest.success_status, headers=headers)
+
+    route.__name__ = spec.name
+    return route
+
+
+def _body(output: BaseModel) -> Any:
+    return output.model_dump(mode="python", warnings=False)
+
+
+async def _stream_ndjson(
+    request: web.Request, spec: ToolSpec, args: ListCostAndUsageInput, ctx: Any
+) -> web.StreamResponse:
+    """Every page as JSON Lines, one page in memory at a time; a client that leaves stops the walk."""
+    first: ListCostAndUsageOutput = await spec.handler(args, ctx)  # type: ignore[assignment]
+    response = web.StreamResponse(headers={"Content-Type": NDJSON, "X-Total-Records": str(first.totalRecords)})
+    await response.prepare(request)
+    page = first
+    while True:
+        if page.data:
+            await response.write(b"\n".join(wire.dumps(row) for row in page.data) + b"\n")
+        if not page.nextPageToken:
+            break
+        args = args.model_copy(update={"pageToken": page.nextPageToken})
+        page = await spec.handler(args, ctx)  # type: ignore[assignment]
+    await response.write_eof()
+    return response
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    job_id, name = request.match_info["jobId"], request.match_info["name"]
+    job = await services.exports.status(job_id, request[PRINCIPAL].name)
+    match = next((f for f in job.files if f.name == name), None)
+    if job.status != "Complete" or match is None:
+        raise NotFound(f"export {job_id} has no completed file {name!r}; check getcostandusageexportstatus")
+    path = services.exports.file_path(job_id, name)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": match.mediaType,
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Checksum-SHA256": match.sha256,
+        },
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = await request.app[SERVICES].source.data_state()
+    return json_response({"status": "ok", "dataVersion": state.version})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document(request.app[SERVICES].settings.base_url()))
+
+
+def create_app(services: Services, tokens: TokenStore) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SERVICES] = services
+    app[TOKENS] = tokens
+    for spec in TOOLS:
+        app.router.add_route(spec.rest.method, spec.rest.path, _tool_route(spec))
+    app.router.add_get("/cost-and-usage/export/{jobId}/files/{name}", download)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", openapi)
+    return app

@@ -1,0 +1,101 @@
+"""Shared fixtures: the sample exports from ../shared, stores loaded from them, running services."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.services import Services, running_services
+from server.settings import Settings
+from server.store.db import Store
+from server.store.loader import load_files
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "data" / "focus-samples"
+AWS_13 = SAMPLES / "aws_1_3_cost_and_usage_rows100_seed42.csv"
+AWS_CREDITS = SAMPLES / "aws_1_3_cost_and_usage_rows25_seed7_credits.csv"
+AWS_12 = SAMPLES / "aws_1_2_cost_and_usage_rows100_seed42.csv"
+GCP_12 = SAMPLES / "gcp_1_2_cost_and_usage_rows100_seed42.csv"
+CONSOLIDATED = SAMPLES / "consolidated_multi_provider_1_3.csv"
+AWS_CC = SAMPLES / "aws_1_3_contract_commitment_rows100_seed42.csv"
+MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not SAMPLES.is_dir():
+        skip = pytest.mark.skip(reason=f"shared samples not found at {SAMPLES}")
+        for item in items:
+            if "samples" in item.fixturenames:
+                item.add_marker(skip)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def decimal_sums(rows: list[dict[str, Any]], columns: tuple[str, ...] = MONEY) -> dict[tuple[str, str], Decimal]:
+    """Per (BillingCurrency, column) sums computed with decimal.Decimal from text or Decimal values."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        for column in columns:
+            value = row.get(column)
+            if value not in (None, ""):
+                key = (row["BillingCurrency"], column)
+                sums[key] = sums.get(key, Decimal(0)) + Decimal(str(value))
+    return sums
+
+
+@pytest.fixture
+def samples() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding the AWS 1.3 Cost and Usage and Contract Commitment samples (built once)."""
+    path = tmp_path_factory.mktemp("samples-store")
+    store = Store(path)
+    try:
+        summary = load_files(store, [AWS_13, AWS_CC])
+        assert summary.ok, summary.as_json()
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture
+def data_dir(sample_data_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample store (tests may write export jobs into it)."""
+    target = tmp_path / "store"
+    shutil.copytree(sample_data_dir, target)
+    return target
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, token_secret="test-secret", tokens="")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    async with running_services(settings, load_demo=False) as svc:
+        yield svc
