@@ -184,6 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_dir_busy(exc: BaseException) -> bool:
+    """DuckDB refused to open the store because another process holds its lock."""
+    return type(exc).__name__ == "IOException" and "Conflicting lock" in str(exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        code = args.func(args)
+    except Exception as exc:
+        if not _data_dir_busy(exc):
+            raise
+        print(
+            f"focus-api: the data dir is in use by another process ({exc}). One process at a time may open a "
+            "data dir: stop the running `focus-api serve`/`stdio` (or the desktop client that started it), "
+            "or pass another --data-dir.",
+            file=sys.stderr,
+        )
+        code = 2
+    sys.exit(code)

@@ -1,0 +1,134 @@
+"""Exports round-trip: same rows, same sums to the last digit, files complete and checksummed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pyarrow.parquet as pq
+import pytest
+from conftest import AWS_13, ROOT, decimal_sums, read_csv
+
+from server.services import Services
+from server.store.db import Store
+from server.store.loader import load_files
+from tools import handlers
+from tools.context import REST_LIMITS
+from tools.models import ExportCostAndUsageInput, ExportJob, GetExportStatusInput
+
+VALIDATOR = ROOT.parent / "shared" / "tools" / "focus-validate"
+
+
+async def finished(services: Services, job: ExportJob) -> ExportJob:
+    ctx = services.context(REST_LIMITS)
+    with anyio.fail_after(60):
+        while job.status in ("Pending", "Processing"):
+            await anyio.sleep(0.02)
+            job = await handlers.get_export_status(GetExportStatusInput(jobId=job.jobId), ctx)
+    return job
+
+
+async def export(services: Services, **args: Any) -> tuple[ExportJob, list[Path]]:
+    ctx = services.context(REST_LIMITS)
+    job = await handlers.export_cost_and_usage(ExportCostAndUsageInput.model_validate(args), ctx)
+    assert job.status in ("Pending", "Processing")
+    job = await finished(services, job)
+    assert job.status == "Complete", job.error
+    return job, [services.exports.file_path(job.jobId, f.name) for f in job.files]
+
+
+def read_back(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".csv":
+        return [dict(r) for r in read_csv(path)]
+    if path.suffix == ".jsonl":
+        return [json.loads(line, parse_float=Decimal) for line in path.read_text().splitlines()]
+    return pq.read_table(path).to_pylist()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+async def test_an_export_of_the_aws_sample_round_trips_with_the_same_rows_and_sums(
+    services: Services, fmt: str, tmp_path: Path
+) -> None:
+    job, (path,) = await export(services, format=fmt)
+    rows = read_back(path)
+    source = read_csv(AWS_13)
+    assert job.recordCount == len(rows) == len(source) == 100
+    assert decimal_sums(rows) == decimal_sums(source)
+    # The file's size and digest are what the job says.
+    assert job.bytes == path.stat().st_size
+    assert job.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not list(path.parent.glob(".*.partial"))
+    # And our own loader takes it back with the same totals.
+    store = Store(tmp_path / "reloaded")
+    try:
+        if fmt != "json":
+            assert load_files(store, [path]).ok
+            got = store.con.execute(
+                "SELECT BillingCurrency, sum(BilledCost), sum(EffectiveCost), sum(ListCost), sum(ContractedCost) "
+                "FROM cost_and_usage GROUP BY ALL"
+            ).fetchall()
+            expected = decimal_sums(source)
+            for currency, *sums in got:
+                assert sums == [
+                    expected[(currency, c)] for c in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+                ]
+    finally:
+        store.close()
+
+
+async def test_json_exports_are_json_lines_with_exact_decimal_numbers(services: Services) -> None:
+    _, (path,) = await export(services, format="json")
+    first = path.read_text().splitlines()[0]
+    record = json.loads(first, parse_float=Decimal)
+    assert isinstance(record["BilledCost"], Decimal)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["ChargePeriodStart"])
+    assert isinstance(record["ContractApplied"], dict) or record["ContractApplied"] is None
+
+
+async def test_filters_apply_to_exports_and_commitments_come_as_a_second_file(services: Services) -> None:
+    job, paths = await export(services, format="csv", chargeCategory="Usage", includeContractCommitments=True)
+    usage = [r for r in read_csv(AWS_13) if r["ChargeCategory"] == "Usage"]
+    assert [f.dataset for f in job.files] == ["CostAndUsage", "ContractCommitment"]
+    rows = read_back(paths[0])
+    assert len(rows) == len(usage) and decimal_sums(rows) == decimal_sums(usage)
+    commitments = read_back(paths[1])
+    assert len(commitments) == job.files[1].recordCount == 10
+    assert set(commitments[0]) >= {"ContractCommitmentId", "ContractId", "ContractCommitmentCategory"}
+
+
+async def test_an_export_matching_nothing_is_complete_with_zero_records(services: Services) -> None:
+    job, (path,) = await export(services, format="parquet", serviceName="NoSuchService")
+    assert job.recordCount == 0 and pq.read_table(path).num_rows == 0
+
+
+def failing_rules(path: Path, dataset: str = "CostAndUsage") -> set[str]:
+    run = subprocess.run(
+        [str(VALIDATOR), str(path), "--dataset", dataset], capture_output=True, text=True, timeout=600, check=False
+    )
+    if "rules passed" not in run.stdout:
+        pytest.skip(f"focus-validate could not run here: {run.stderr.strip()[-300:]}")
+    section = run.stdout.split("Failing rules to look at", 1)
+    if len(section) == 1:
+        return set()
+    return set(re.findall(r"^  (\S+)  violations=", section[1].split("Known false alarms")[0], re.M))
+
+
+@pytest.mark.slow
+async def test_the_csv_export_passes_the_focus_validator_with_no_failure_the_source_lacks(
+    services: Services, tmp_path: Path
+) -> None:
+    if not VALIDATOR.exists() or shutil.which("bash") is None:
+        pytest.skip(f"focus-validate not found at {VALIDATOR}")
+    _, (path,) = await export(services, format="csv")
+    exported = tmp_path / "export.csv"
+    shutil.copy(path, exported)
+    source_fails = await anyio.to_thread.run_sync(failing_rules, AWS_13)
+    export_fails = await anyio.to_thread.run_sync(failing_rules, exported)
+    assert export_fails <= source_fails, f"new failures: {sorted(export_fails - source_fails)}"
