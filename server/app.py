@@ -17,7 +17,7 @@ import uvicorn
 from aiohttp import web
 from mcp.server.transport_security import TransportSecuritySettings
 
-from server.auth import TokenStore
+from server.auth import TokenFileError, TokenStore
 from server.mcp_adapter import FocusMCPServer
 from server.rest_adapter import create_app
 from server.services import running_services
@@ -57,7 +57,8 @@ def check_bind(settings: Settings, tokens: TokenStore) -> None:
     if not tokens.enabled and not settings.is_loopback():
         raise StartupRefused(
             f"refusing to listen on {settings.host} without authentication: set FOCUS_API_TOKENS to one or more "
-            "comma-separated secrets (clients send Authorization: Bearer <token>), or bind 127.0.0.1"
+            "comma-separated secrets (clients send Authorization: Bearer <token>) or FOCUS_API_TOKENS_FILE to a "
+            "JSON file of scoped tokens, or bind 127.0.0.1"
         )
 
 
@@ -70,7 +71,10 @@ def _mcp_security(settings: Settings) -> TransportSecuritySettings:
 
 
 async def serve(settings: Settings) -> None:
-    tokens = TokenStore(settings.token_list())
+    try:
+        tokens = TokenStore(settings.token_list(), settings.tokens_file)
+    except TokenFileError as exc:
+        raise StartupRefused(str(exc)) from None
     check_bind(settings, tokens)
     if not tokens.enabled:
         log.warning("no tokens configured (FOCUS_API_TOKENS): serving without authentication on loopback only")

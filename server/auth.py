@@ -1,47 +1,117 @@
-"""Bearer / X-API-Key authentication for the HTTP transports.
+"""Who is calling: tokens, principals and their scopes, for the HTTP transports.
 
-Tokens are kept only as SHA-256 digests and compared in constant time; a token never appears in a log
-line, an error or an export. The MCP HTTP transport uses the same check through the SDK's
-TokenVerifier; stdio needs no token (the desktop client started the process).
+A token maps to a principal: a name, the tools it may call, and an optional allow-list of
+BillingAccountIds / SubAccountIds applied inside every query (absent lists mean no restriction).
+Principals come from ``FOCUS_API_TOKENS_FILE`` (JSON, tokens given as SHA-256 hex digests) and from
+``FOCUS_API_TOKENS`` (plain tokens, unscoped). Tokens are kept only as digests and compared in constant
+time; a token never appears in a log line, an error or an export. stdio needs no token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from mcp.server.auth.provider import AccessToken, TokenVerifier
+
+from tools.errors import Forbidden
+from tools.registry import BY_NAME
+from tools.source import Scope
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
+    tools: frozenset[str] | None = None
+    scope: Scope = field(default_factory=Scope)
+
+    def require(self, tool: str) -> None:
+        if self.tools is not None and tool not in self.tools:
+            raise Forbidden(
+                f"this token may not call {tool}; it may call {', '.join(sorted(self.tools)) or 'no tool'}",
+                {"tool": tool, "principal": self.name},
+            )
+
+    def applied(self) -> dict[str, Any]:
+        """The scope as answers report it."""
+        return {"principal": self.name, **self.scope.describe()}
+
+
+LOCAL = Principal("local")
+
+
+class TokenFileError(ValueError):
+    """The tokens file is not what ``FOCUS_API_TOKENS_FILE`` must hold; the message says what is wrong."""
 
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-class TokenStore:
-    """The configured tokens, by digest."""
+def _ids(entry: dict[str, Any], key: str, where: str) -> frozenset[str] | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TokenFileError(f"{where}: {key} must be a list of strings")
+    return frozenset(value)
 
-    def __init__(self, tokens: list[str]) -> None:
-        self._digests = [(_digest(t), f"token-{i + 1}") for i, t in enumerate(tokens)]
+
+def load_token_file(path: Path) -> list[tuple[bytes, Principal]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TokenFileError(f"cannot read the tokens file {path}: {exc}") from None
+    entries = data.get("tokens") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise TokenFileError(f'{path}: expected {{"tokens": [{{"name": ..., "sha256": ...}}, ...]}}')
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: tokens[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise TokenFileError(f"{where}: each entry needs a name")
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise TokenFileError(f"{where}: sha256 must be the 64-hex SHA-256 of the token (sha256sum)")
+        tools = _ids(entry, "tools", where)
+        unknown = sorted((tools or frozenset()) - set(BY_NAME))
+        if unknown:
+            raise TokenFileError(f"{where}: unknown tools {', '.join(unknown)}; the tools are {', '.join(BY_NAME)}")
+        scope = Scope(_ids(entry, "billingAccountIds", where), _ids(entry, "subAccountIds", where))
+        out.append((bytes.fromhex(digest), Principal(entry["name"], tools, scope)))
+    return out
+
+
+class TokenStore:
+    """The configured principals, by token digest."""
+
+    def __init__(self, tokens: list[str], token_file: Path | None = None) -> None:
+        self._entries = [(_digest(t), Principal(f"token-{i + 1}")) for i, t in enumerate(tokens)]
+        if token_file is not None:
+            self._entries += load_token_file(token_file)
+        self._by_name = {p.name: p for _, p in self._entries}
 
     @property
     def enabled(self) -> bool:
-        return bool(self._digests)
+        return bool(self._entries)
 
     def verify(self, presented: str | None) -> Principal | None:
         if not presented:
             return None
         digest = _digest(presented)
         match = None
-        for known, name in self._digests:  # no early exit: every check costs the same
+        for known, principal in self._entries:  # no early exit: every check costs the same
             if hmac.compare_digest(known, digest):
-                match = name
-        return Principal(match) if match else None
+                match = principal
+        return match
+
+    def by_name(self, name: str) -> Principal | None:
+        return self._by_name.get(name)
 
 
 def bearer(header: str | None) -> str | None:

@@ -74,7 +74,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             raise from_validation_errors(exc.errors()) from None  # type: ignore[arg-type]
         async with running_services(settings) as services:
-            ctx = services.context(REST_LIMITS, principal="local")
+            ctx = services.context(REST_LIMITS)
             output = await spec.handler(tool_args, ctx)
             # An in-process export lives only as long as this process: wait for it to finish.
             while isinstance(output, ExportJob) and output.status in ("Pending", "Processing"):

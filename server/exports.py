@@ -23,7 +23,7 @@ import structlog
 from server.sources.export_writers import ExportCancelled
 from server.store.db import Store, utc_now
 from tools.context import ExportRequest
-from tools.errors import FocusApiError, NotFound
+from tools.errors import Conflict, FocusApiError, NotFound, RateLimited
 from tools.models import ExportFile, ExportJob, format_instant
 from tools.source import CommitmentFilters, Source
 
@@ -50,15 +50,26 @@ class ExportService:
     """Runs exports in worker threads against a Source and serves their records."""
 
     def __init__(
-        self, store: Store, source: Source, *, base_url: str, concurrency: int = 2, ttl_seconds: int = 86_400
+        self,
+        store: Store,
+        source: Source,
+        *,
+        base_url: str,
+        concurrency: int = 2,
+        ttl_seconds: int = 86_400,
+        per_principal: int = 2,
+        queue_limit: int = 16,
     ) -> None:
         self.store = store
+        self.per_principal = per_principal
+        self.queue_limit = queue_limit
         self.source = source
         self.base_url = base_url
         self.ttl = timedelta(seconds=ttl_seconds)
         self.root = store.data_dir / "exports"
         self.root.mkdir(exist_ok=True)
         self._slots = anyio.Semaphore(concurrency)
+        self._admission = anyio.Lock()  # check-then-insert of limits and idempotency keys is atomic
         self._stopping = threading.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
         cur = store.cursor()
@@ -125,11 +136,52 @@ class ExportService:
     async def submit(self, request: ExportRequest) -> ExportJob:
         if self._task_group is None:
             raise FocusApiError("the export service is not running")
-        job_id = uuid.uuid4().hex
-        now = utc_now()
-        await anyio.to_thread.run_sync(self._insert, job_id, request, now)
+        async with self._admission:
+            existing = await anyio.to_thread.run_sync(self._admit, request)
+            if existing is not None:
+                return await self.status(existing, request.owner)
+            job_id = uuid.uuid4().hex
+            await anyio.to_thread.run_sync(self._insert, job_id, request, utc_now())
         self._task_group.start_soon(self._execute, job_id, request)
         return await self.status(job_id, request.owner)
+
+    def _admit(self, request: ExportRequest) -> str | None:
+        """The job an Idempotency-Key already names, or None once the limits allow a new one."""
+        cur = self.store.cursor()
+        try:
+            if request.idempotency_key is not None:
+                row = cur.execute(
+                    "SELECT job_id, request FROM export_jobs WHERE owner = ? AND idempotency_key = ?",
+                    [request.owner, request.idempotency_key],
+                ).fetchone()
+                if row is not None:
+                    if json.loads(row[1]) != request.request:
+                        raise Conflict(
+                            "this Idempotency-Key was used for a different export; use a new key for a new request",
+                            {"jobId": row[0]},
+                        )
+                    return str(row[0])
+            mine, queued = cur.execute(
+                "SELECT count(*) FILTER (WHERE owner = ?), count(*) FROM export_jobs "
+                "WHERE status IN ('Pending', 'Processing')",
+                [request.owner],
+            ).fetchone() or (0, 0)
+        finally:
+            cur.close()
+        if mine >= self.per_principal:
+            raise RateLimited(
+                f"you already have {mine} exports running (the limit is {self.per_principal}); wait for one to "
+                "finish (poll getcostandusageexportstatus) and try again",
+                {"limit": self.per_principal},
+                retry_after=5,
+            )
+        if queued >= self.queue_limit:
+            raise RateLimited(
+                f"the export queue is full ({queued} jobs); try again shortly",
+                {"limit": self.queue_limit},
+                retry_after=10,
+            )
+        return None
 
     def _insert(self, job_id: str, request: ExportRequest, now: datetime) -> None:
         cur = self.store.cursor()
@@ -168,6 +220,8 @@ class ExportService:
 
     def _job(self, row: dict[str, Any]) -> ExportJob:
         files = [ExportFile(**f) for f in json.loads(row["files"])] if row["files"] else []
+        request = json.loads(row["request"])
+        scope = request.pop("appliedScope", None)
         main = files[0] if files else None
         return ExportJob(
             jobId=row["job_id"],
@@ -182,7 +236,8 @@ class ExportService:
             sha256=main.sha256 if main else None,
             files=files if row["status"] == "Complete" else [],
             error=row["error"],
-            request=json.loads(row["request"]),
+            request=request,
+            appliedScope=scope,
         )
 
     # -- running a job ------------------------------------------------------------------------------

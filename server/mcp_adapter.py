@@ -22,11 +22,11 @@ from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, ValidationError
 
-from server.auth import McpTokenVerifier, TokenStore
+from server.auth import LOCAL, McpTokenVerifier, Principal, TokenStore
 from server.services import Services
 from tools import wire
 from tools.context import MCP_LIMITS
-from tools.errors import FocusApiError, InternalError, UnknownTool, from_validation_errors
+from tools.errors import FocusApiError, Forbidden, InternalError, UnknownTool, from_validation_errors
 from tools.models import ExportJob
 from tools.registry import BY_NAME, TOOLS, ToolSpec
 
@@ -95,6 +95,7 @@ class FocusMCPServer(MCPServer[Any]):
             **auth_kwargs,
         )
         self.services = services
+        self.http_auth = http_auth
         self.resource(EXPORT_URI, name="export-file", description="A completed export file.")(self._export_file)
 
     async def list_tools(self) -> list[MCPTool]:
@@ -120,9 +121,15 @@ class FocusMCPServer(MCPServer[Any]):
         spec = BY_NAME.get(name)
         return None if spec is None else _schema(spec.input_model)
 
-    def _principal(self) -> str:
+    def _principal(self) -> Principal:
+        """The HTTP caller's principal; stdio and in-process callers are the local user."""
         token = get_access_token()
-        return token.client_id if token is not None else "local"
+        if token is None or self.http_auth is None:
+            return LOCAL
+        principal = self.http_auth.by_name(token.client_id)
+        if principal is None:  # verified a moment ago; only a reconfiguration could get here
+            raise Forbidden("this token is no longer configured")
+        return principal
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -132,8 +139,11 @@ class FocusMCPServer(MCPServer[Any]):
             known = ", ".join(BY_NAME)
             return error_result(UnknownTool(f"unknown tool {name!r}; the tools are {known}", {"tool": name}))
         try:
+            principal = self._principal()
+            self.services.limiter.check(principal.name)
+            principal.require(spec.name)
             args = spec.input_model.model_validate(arguments or {})
-            output = await spec.handler(args, self.services.context(MCP_LIMITS, principal=self._principal()))
+            output = await spec.handler(args, self.services.context(MCP_LIMITS, principal))
         except ValidationError as exc:
             return error_result(from_validation_errors(exc.errors()))  # type: ignore[arg-type]
         except FocusApiError as exc:
@@ -159,7 +169,9 @@ class FocusMCPServer(MCPServer[Any]):
 
     async def _export_file(self, jobId: str, name: str) -> bytes:
         try:
-            job = await self.services.exports.status(jobId, self._principal())
+            principal = self._principal()
+            principal.require("getcostandusageexportstatus")
+            job = await self.services.exports.status(jobId, principal.name)
         except FocusApiError as exc:
             raise ResourceError(exc.message) from exc
         match = next((f for f in job.files if f.name == name), None)

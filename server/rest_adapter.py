@@ -14,10 +14,10 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.auth import Principal, TokenStore, bearer
+from server.auth import LOCAL, Principal, TokenStore, bearer
 from server.openapi import openapi_document
 from server.services import Services
-from tools import wire
+from tools import handlers, wire
 from tools.context import REST_LIMITS
 from tools.errors import (
     FocusApiError,
@@ -26,10 +26,11 @@ from tools.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     from_validation_errors,
 )
-from tools.models import ListCostAndUsageInput, ListCostAndUsageOutput
+from tools.models import ExportCostAndUsageInput, ExportJob, ListCostAndUsageInput, ListCostAndUsageOutput
 from tools.registry import TOOLS, ToolSpec
 
 log = structlog.get_logger(__name__)
@@ -57,7 +58,11 @@ async def errors_middleware(
     try:
         return await handler(request)
     except FocusApiError as exc:
-        headers = {"WWW-Authenticate": 'Bearer realm="focus-api"'} if isinstance(exc, Unauthorized) else None
+        headers = None
+        if isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": 'Bearer realm="focus-api", error="invalid_token"'}
+        elif isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return error_response(exc, headers)
     except web.HTTPException as exc:
         if exc.status == 404:
@@ -82,8 +87,10 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     tokens = request.app[TOKENS]
-    if request.path in OPEN_PATHS or not tokens.enabled:
-        request[PRINCIPAL] = Principal("local")
+    if request.path in OPEN_PATHS:
+        return await handler(request)
+    if not tokens.enabled:
+        request[PRINCIPAL] = LOCAL
         return await handler(request)
     presented = bearer(request.headers.get("Authorization")) or request.headers.get("X-API-Key")
     principal = tokens.verify(presented)
@@ -93,6 +100,7 @@ async def auth_middleware(
             {"reason": "missing" if not presented else "invalid"},
         )
     request[PRINCIPAL] = principal
+    request.app[SERVICES].limiter.check(principal.name)
     return await handler(request)
 
 
@@ -119,18 +127,27 @@ async def _arguments(request: web.Request, spec: ToolSpec) -> dict[str, Any]:
 def _tool_route(spec: ToolSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def route(request: web.Request) -> web.StreamResponse:
         services = request.app[SERVICES]
+        principal = request[PRINCIPAL]
+        principal.require(spec.name)
         try:
             args = spec.input_model.model_validate(await _arguments(request, spec))
         except ValidationError as exc:
             raise from_validation_errors(exc.errors()) from None  # type: ignore[arg-type]
-        ctx = services.context(REST_LIMITS, principal=request[PRINCIPAL].name)
+        ctx = services.context(REST_LIMITS, principal)
         if spec.name == "listcostandusage" and NDJSON in request.headers.get("Accept", ""):
             assert isinstance(args, ListCostAndUsageInput)
             return await _stream_ndjson(request, spec, args, ctx)
-        output = await spec.handler(args, ctx)
+        key = request.headers.get("Idempotency-Key")
+        output: BaseModel
+        if key is not None and isinstance(args, ExportCostAndUsageInput):
+            if not 1 <= len(key) <= 200:
+                raise InvalidArgument("Idempotency-Key must be 1 to 200 characters", {"field": "Idempotency-Key"})
+            output = await handlers.export_cost_and_usage(args, ctx, idempotency_key=key)
+        else:
+            output = await spec.handler(args, ctx)
         headers = None
-        if spec.rest.success_status == 202:
-            headers = {"Location": f"/cost-and-usage/export/{output.jobId}"}  # type: ignore[attr-defined]
+        if isinstance(output, ExportJob) and spec.rest.success_status == 202:
+            headers = {"Location": f"/cost-and-usage/export/{output.jobId}"}
         return json_response(_body(output), status=spec.rest.success_status, headers=headers)
 
     route.__name__ = spec.name
@@ -163,7 +180,9 @@ async def _stream_ndjson(
 async def download(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     job_id, name = request.match_info["jobId"], request.match_info["name"]
-    job = await services.exports.status(job_id, request[PRINCIPAL].name)
+    principal = request[PRINCIPAL]
+    principal.require("getcostandusageexportstatus")
+    job = await services.exports.status(job_id, principal.name)
     match = next((f for f in job.files if f.name == name), None)
     if job.status != "Complete" or match is None:
         raise NotFound(f"export {job_id} has no completed file {name!r}; check getcostandusageexportstatus")

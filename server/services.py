@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import structlog
 
+from server.auth import LOCAL, Principal
 from server.exports import ExportService
+from server.limits import RateLimiter
 from server.settings import Settings
 from server.sources.duckdb_source import DuckDBSource
 from server.store.db import Store
 from tools import __version__
 from tools.context import Limits, ToolContext
 from tools.pagination import PageTokens
-from tools.source import Scope
 
 log = structlog.get_logger(__name__)
 
@@ -31,16 +32,21 @@ class Services:
     source: DuckDBSource
     exports: ExportService
     tokens: PageTokens
+    limiter: RateLimiter = field(init=False)
 
-    def context(self, limits: Limits, principal: str = "local", scope: Scope | None = None) -> ToolContext:
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+
+    def context(self, limits: Limits, principal: Principal = LOCAL) -> ToolContext:
+        """The handler context for one call by ``principal``: its scope applies inside every query."""
         return ToolContext(
             source=self.source,
             exports=self.exports,
             tokens=self.tokens,
             limits=limits,
             generator_version=__version__,
-            scope=scope or Scope(),
-            principal=principal,
+            scope=principal.scope,
+            principal=principal.name,
         )
 
 
@@ -64,13 +70,17 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
     try:
         if load_demo:
             await anyio.to_thread.run_sync(ensure_data, store, settings)
-        source = DuckDBSource(store, max_concurrency=settings.query_threads)
+        source = DuckDBSource(
+            store, max_concurrency=settings.query_threads, query_timeout=settings.query_timeout_seconds
+        )
         exports = ExportService(
             store,
             source,
             base_url=settings.base_url(),
             concurrency=settings.export_concurrency,
             ttl_seconds=settings.export_ttl_seconds,
+            per_principal=settings.exports_per_principal,
+            queue_limit=settings.export_queue_limit,
         )
         services = Services(settings, store, source, exports, PageTokens(settings.page_token_secret()))
         async with anyio.create_task_group() as tg:

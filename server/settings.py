@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     mcp_port: int = 9090
     # Comma-separated bearer tokens (also accepted as X-API-Key). Empty: no auth, loopback only.
     tokens: SecretStr = SecretStr("")
+    # JSON file of scoped principals: {"tokens": [{"name", "sha256", "tools", "billingAccountIds", ...}]}.
+    tokens_file: Path | None = None
     # HMAC key for page tokens; generated once and kept in the data dir when not given.
     token_secret: SecretStr | None = None
     # Base URL clients use to reach the REST port (for downloadUrl); defaults to http://host:rest_port.
@@ -29,6 +31,14 @@ class Settings(BaseSettings):
     memory_limit: str | None = None
     query_threads: int = 4
     export_concurrency: int = 2
+    # Exports one principal may have Pending or Processing at once, and in the whole queue (429 beyond).
+    exports_per_principal: int = 2
+    export_queue_limit: int = 16
+    # A query running longer than this is interrupted (503 query_timeout); 0 disables.
+    query_timeout_seconds: float = 30.0
+    # Token bucket per principal (requests/second and burst); 0 disables. Off by default for loopback dev use.
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: int = 50
     export_ttl_seconds: int = 24 * 3600
     log_level: str = "info"
     log_json: bool = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tools.models import ExportJob
+from tools.models import AppliedScope, ExportJob
 from tools.pagination import PageTokens
 from tools.source import CostFilters, ExportFormat, Scope, Source
 
@@ -54,3 +54,6 @@ class ToolContext:
     generator_version: str
     scope: Scope = field(default_factory=Scope)
     principal: str = "anonymous"
+
+    def applied_scope(self) -> AppliedScope:
+        return AppliedScope(principal=self.principal, **self.scope.describe())

@@ -72,6 +72,15 @@ class RateLimited(FocusApiError):
     code = "rate_limited"
     status = 429
 
+    def __init__(self, message: str, details: dict[str, Any] | None = None, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, {**(details or {}), "retryAfterSeconds": max(1, round(retry_after))})
+        self.retry_after = max(1, round(retry_after))
+
+
+class QueryTimeout(FocusApiError):
+    code = "query_timeout"
+    status = 503
+
 
 class ExportNotReady(FocusApiError):
     code = "export_not_ready"

@@ -106,6 +106,7 @@ async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> 
         dataLastUpdated=format_instant(state.last_updated),
         dataCompleteness="Empty" if page.total == 0 else await ctx.source.completeness(filters),
         truncated=cut,
+        appliedScope=ctx.applied_scope(),
     )
 
 
@@ -134,12 +135,15 @@ async def list_contract_commitments(
         # Contract Commitment is not a time series: the loaded set is the whole dataset instance.
         dataCompleteness="Complete" if page.total else "Empty",
         truncated=cut,
+        appliedScope=ctx.applied_scope(),
     )
 
 
-async def export_cost_and_usage(args: ExportCostAndUsageInput, ctx: ToolContext) -> ExportJob:
+async def export_cost_and_usage(
+    args: ExportCostAndUsageInput, ctx: ToolContext, *, idempotency_key: str | None = None
+) -> ExportJob:
     filters = cost_filters(args, ctx.scope)
-    request = args.model_dump(exclude_none=True)
+    request = args.model_dump(exclude_none=True) | {"appliedScope": ctx.applied_scope().model_dump()}
     return await ctx.exports.submit(
         ExportRequest(
             filters=filters,
@@ -147,6 +151,7 @@ async def export_cost_and_usage(args: ExportCostAndUsageInput, ctx: ToolContext)
             include_contract_commitments=args.includeContractCommitments,
             owner=ctx.principal,
             request=request,
+            idempotency_key=idempotency_key,
         )
     )
 
@@ -264,7 +269,7 @@ def _focus_metadata(
 
 
 async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) -> SchemaMetadataOutput:
-    stats = await ctx.source.stats()
+    stats = await ctx.source.stats(ctx.scope)
     state = await ctx.source.data_state()
     columns = _columns(stats.custom_columns)
     updated = format_instant(state.last_updated)
@@ -301,4 +306,5 @@ async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) ->
             origin=stats.origin + (" (demo data)" if stats.demo else ""),
         ),
         metadata=_focus_metadata(columns, updated, ctx.generator_version, stats.billing_periods),
+        appliedScope=ctx.applied_scope(),
     )

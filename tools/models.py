@@ -186,6 +186,14 @@ _COMPLETENESS_HELP = (
 )
 
 
+class AppliedScope(BaseModel):
+    """Which caller the answer was computed for, and the accounts it was limited to (null: all)."""
+
+    principal: str
+    billingAccountIds: list[str] | None = None
+    subAccountIds: list[str] | None = None
+
+
 class Truncation(BaseModel):
     """What a size budget cut from a page, and how to get the rest."""
 
@@ -202,6 +210,7 @@ class ListCostAndUsageOutput(BaseModel):
     dataLastUpdated: str | None = Field(description="When the data last changed (UTC).")
     dataCompleteness: Completeness = Field(description=_COMPLETENESS_HELP)
     truncated: Truncation | None = None
+    appliedScope: AppliedScope | None = None
 
 
 class ListContractCommitmentsOutput(BaseModel):
@@ -211,6 +220,7 @@ class ListContractCommitmentsOutput(BaseModel):
     dataLastUpdated: str | None
     dataCompleteness: Completeness = Field(description=_COMPLETENESS_HELP)
     truncated: Truncation | None = None
+    appliedScope: AppliedScope | None = None
 
 
 JobStatus = Literal["Pending", "Processing", "Complete", "Failed", "Expired"]
@@ -241,6 +251,7 @@ class ExportJob(BaseModel):
     files: list[ExportFile] = Field(default_factory=list)
     error: str | None = None
     request: dict[str, Any] = Field(default_factory=dict, description="The filters and options of the export.")
+    appliedScope: AppliedScope | None = None
 
 
 class ColumnInfo(BaseModel):
@@ -287,3 +298,4 @@ class SchemaMetadataOutput(BaseModel):
     metadata: dict[str, Any] = Field(
         description="FOCUS 1.3 metadata: DataGenerator, DatasetInstance, Recency and Schema sections."
     )
+    appliedScope: AppliedScope | None = None

@@ -111,7 +111,9 @@ class Source(Protocol):
 
     async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]: ...
 
-    async def stats(self) -> Stats: ...
+    async def stats(self, scope: Scope) -> Stats:
+        """What is loaded, counted within ``scope``."""
+        ...
 
     def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:
         """Write the matching Cost and Usage rows to ``path`` (blocking; run in a worker thread)."""

@@ -7,13 +7,14 @@ Totals and commitment links are cached per data version: a page walk counts once
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import duckdb
@@ -23,7 +24,7 @@ from server.sources.export_writers import write_query
 from server.store.db import Store
 from server.store.schema import CC_TABLE, CU_TABLE
 from tools.catalog import DataType, contract_commitment, cost_and_usage
-from tools.errors import InvalidPageToken
+from tools.errors import InvalidPageToken, QueryTimeout
 from tools.source import (
     CommitmentFilters,
     CostFilters,
@@ -32,9 +33,11 @@ from tools.source import (
     ExportResult,
     Page,
     Row,
+    Scope,
     Stats,
 )
 
+T = TypeVar("T")
 _CU_JSON = frozenset(c.id for c in cost_and_usage().of_type(DataType.JSON))
 _CC_JSON = frozenset(c.id for c in contract_commitment().of_type(DataType.JSON))
 
@@ -55,6 +58,11 @@ def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> li
     return out
 
 
+def _interrupt(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # already finished and closed
+        cur.interrupt()
+
+
 def _cursor_int(cursor: str | None) -> int | None:
     if cursor is None:
         return None
@@ -67,17 +75,42 @@ def _cursor_int(cursor: str | None) -> int | None:
 class DuckDBSource:
     """FOCUS data from the embedded store."""
 
-    def __init__(self, store: Store, *, max_concurrency: int = 4) -> None:
+    def __init__(self, store: Store, *, max_concurrency: int = 4, query_timeout: float = 30.0) -> None:
         self.store = store
+        self.query_timeout = query_timeout
         self._limiter = anyio.CapacityLimiter(max_concurrency)
         self._lock = threading.Lock()
         self._totals: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._links: tuple[int, list[tuple[str, str, str | None]]] | None = None
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+    async def _query(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``fn`` on its own cursor in a worker thread; interrupt it past the query timeout.
 
-    def _with_cursor(self, fn: Any) -> Any:
+        A cancelled caller (a client that went away) also interrupts the query, so nothing keeps running.
+        """
+        cur = self.store.cursor()
+
+        def run() -> T:
+            try:
+                return fn(cur)
+            finally:
+                cur.close()
+
+        try:
+            with anyio.fail_after(self.query_timeout or None):
+                return await anyio.to_thread.run_sync(run, limiter=self._limiter, abandon_on_cancel=True)
+        except TimeoutError:
+            _interrupt(cur)
+            raise QueryTimeout(
+                f"the query ran longer than {self.query_timeout:g} s and was stopped; narrow the filters "
+                "(billing period, provider, service) or use exportcostandusage",
+                {"timeoutSeconds": self.query_timeout},
+            ) from None
+        except BaseException:
+            _interrupt(cur)
+            raise
+
+    def _with_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         cur = self.store.cursor()
         try:
             return fn(cur)
@@ -98,7 +131,7 @@ class DuckDBSource:
             row = cur.execute("SELECT max(loaded_at) FROM loads").fetchone()
             return DataState(version=str(self._version(cur)), last_updated=row[0] if row else None)
 
-        result: DataState = await self._run(self._with_cursor, run)
+        result: DataState = await self._query(run)
         return result
 
     # -- cost and usage ---------------------------------------------------------------------------
@@ -132,7 +165,7 @@ class DuckDBSource:
             next_cursor = cursors[-1] if more and rows else None
             return Page(rows, next_cursor, self._total(cur, version, filters), cursors)
 
-        page: Page = await self._run(self._with_cursor, run)
+        page: Page = await self._query(run)
         return page
 
     async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]:
@@ -153,7 +186,7 @@ class DuckDBSource:
                 return "Empty"
             return "Partial" if row[1] else "Complete"
 
-        result: Literal["Complete", "Partial", "Empty"] = await self._run(self._with_cursor, run)
+        result: Literal["Complete", "Partial", "Empty"] = await self._query(run)
         return result
 
     # -- contract commitments ---------------------------------------------------------------------
@@ -203,34 +236,37 @@ class DuckDBSource:
             total = int(total_row[0]) if total_row else 0
             return Page(rows, cursors[-1] if more and rows else None, total, cursors)
 
-        page: Page = await self._run(self._with_cursor, run)
+        page: Page = await self._query(run)
         return page
 
     # -- statistics -------------------------------------------------------------------------------
 
-    async def stats(self) -> Stats:
+    async def stats(self, scope: Scope) -> Stats:
         def run(cur: duckdb.DuckDBPyConnection) -> Stats:
+            where, params = sql.scope_clauses(scope)
+            base = f"FROM {CU_TABLE}{sql.where_sql(where)}"
             periods = cur.execute(
-                f"SELECT strftime(BillingPeriodStart, '%Y-%m-%dT%H:%M:%SZ'), strftime(BillingPeriodEnd, "
-                f"'%Y-%m-%dT%H:%M:%SZ'), count(*) FROM {CU_TABLE} GROUP BY ALL ORDER BY 1"
+                f"SELECT strftime(c.BillingPeriodStart, '%Y-%m-%dT%H:%M:%SZ'), "
+                f"strftime(c.BillingPeriodEnd, '%Y-%m-%dT%H:%M:%SZ'), c.n, coalesce(p.last_loaded_at >= "
+                f"c.BillingPeriodEnd, false) FROM (SELECT BillingPeriodStart, BillingPeriodEnd, count(*) AS n {base} "
+                "GROUP BY ALL) c LEFT JOIN billing_periods p USING (BillingPeriodStart, BillingPeriodEnd) ORDER BY 1",
+                params,
             ).fetchall()
-            providers = cur.execute(
-                f"SELECT DISTINCT ServiceProviderName FROM {CU_TABLE} WHERE ServiceProviderName IS NOT NULL ORDER BY 1"
-            ).fetchall()
-            currencies = cur.execute(
-                f"SELECT DISTINCT BillingCurrency FROM {CU_TABLE} WHERE BillingCurrency IS NOT NULL ORDER BY 1"
-            ).fetchall()
-            cu = cur.execute(f"SELECT count(*) FROM {CU_TABLE}").fetchone()
-            cc = cur.execute(f"SELECT count(*) FROM {CC_TABLE}").fetchone()
+            providers = cur.execute(f"SELECT DISTINCT ServiceProviderName {base} ORDER BY 1", params).fetchall()
+            currencies = cur.execute(f"SELECT DISTINCT BillingCurrency {base} ORDER BY 1", params).fetchall()
+            allowed = self._allowed_commitments(cur, CommitmentFilters(scope=scope))
+            cc_sql, cc_params = sql.commitments_query(allowed, None, None, None, None)
+            cc = cur.execute(f"SELECT count(*) FROM ({cc_sql})", cc_params).fetchone()
             return Stats(
                 demo=self.store.get_meta("demo", cur) == "true",
-                cost_and_usage_rows=int(cu[0]) if cu else 0,
+                cost_and_usage_rows=sum(int(p[2]) for p in periods),
                 contract_commitment_rows=int(cc[0]) if cc else 0,
                 billing_periods=[
-                    {"billingPeriodStart": s, "billingPeriodEnd": e, "rows": int(n)} for s, e, n in periods
+                    {"billingPeriodStart": s, "billingPeriodEnd": e, "rows": int(n), "complete": bool(done)}
+                    for s, e, n, done in periods
                 ],
-                providers=[str(p[0]) for p in providers],
-                currencies=[str(c[0]) for c in currencies],
+                providers=[str(p[0]) for p in providers if p[0] is not None],
+                currencies=[str(c[0]) for c in currencies if c[0] is not None],
                 custom_columns={
                     "CostAndUsage": self._custom(cur, "CostAndUsage"),
                     "ContractCommitment": self._custom(cur, "ContractCommitment"),
@@ -238,7 +274,7 @@ class DuckDBSource:
                 origin="embedded DuckDB store",
             )
 
-        result: Stats = await self._run(self._with_cursor, run)
+        result: Stats = await self._query(run)
         return result
 
     # -- exports (blocking; called from the export service's worker thread) ------------------------
