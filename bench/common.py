@@ -51,12 +51,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """``focus-api serve`` on free loopback ports; yields (rest_url, mcp_url)."""
+def served(data_dir: Path, *args: str, **extra_env: str) -> Iterator[tuple[str, str]]:
+    """``focus-api serve`` on free loopback ports (plus ``args``, e.g. ``--upstream URL``); yields (rest_url, mcp_url)."""
     rest, mcp = free_port(), free_port()
     env = dict(os.environ, FOCUS_API_TOKEN_SECRET=SECRET, FOCUS_API_TOKENS="", FOCUS_API_LOG_LEVEL="warning")
+    env.update(extra_env)
     proc = subprocess.Popen(
-        [str(FOCUS_API), "serve", "--data-dir", str(data_dir), "--rest-port", str(rest), "--mcp-port", str(mcp)],
+        [str(FOCUS_API), "serve", "--data-dir", str(data_dir), "--rest-port", str(rest), "--mcp-port", str(mcp), *args],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -64,7 +65,7 @@ def served(data_dir: Path) -> Iterator[tuple[str, str]]:
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{rest}/healthz", timeout=1).read()  # noqa: S310
+                urllib.request.urlopen(f"http://127.0.0.1:{rest}/healthz", timeout=1).read()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -78,7 +79,7 @@ def served(data_dir: Path) -> Iterator[tuple[str, str]]:
 
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def p50(samples: list[float]) -> float:

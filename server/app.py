@@ -94,7 +94,7 @@ async def serve(settings: Settings) -> None:
             "serving",
             rest=f"http://{host}:{settings.rest_port}",
             mcp=f"http://{host}:{settings.mcp_port}/mcp",
-            data_dir=str(settings.data_dir),
+            data=f"upstream {settings.upstream_url}" if settings.upstream_url else str(settings.data_dir),
             auth="tokens" if tokens.enabled else "none (loopback)",
         )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import ValidationError
 
 from server import logging_setup
 from server.settings import Settings
@@ -19,11 +20,16 @@ from server.settings import Settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "host", "rest_port", "mcp_port"):
+    for name in ("data_dir", "host", "rest_port", "mcp_port", "upstream_url"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"focus-api: invalid configuration: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -141,8 +147,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         summary = generate_demo(store, rows=args.rows, seed=args.seed)
     finally:
         store.close()
-    data = summary.as_json()
-    print(f"demo data: {data['rowsLoaded']} rows loaded into {settings.data_dir}")
+    loaded = {
+        dataset: sum(f.rows for f in summary.files if f.dataset == dataset and f.status == "loaded")
+        for dataset in ("CostAndUsage", "ContractCommitment")
+    }
+    print(
+        f"demo data: {loaded['CostAndUsage']} Cost and Usage rows and {loaded['ContractCommitment']} Contract "
+        f"Commitment rows loaded into {settings.data_dir}"
+    )
     return 0 if summary.ok else 1
 
 
@@ -153,21 +165,33 @@ def build_parser() -> argparse.ArgumentParser:
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, help="data directory (default: FOCUS_API_DATA_DIR or per-user)")
 
+    def upstream(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--upstream",
+            dest="upstream_url",
+            metavar="URL",
+            help="serve this remote FOCUS API instead of the store (FOCUS_API_UPSTREAM_URL); its bearer comes "
+            "from FINOPS_FOUNDATION_TOKEN",
+        )
+
     serve = sub.add_parser("serve", help="REST on :8080 and MCP streamable HTTP on :9090")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--rest-port", type=int)
     serve.add_argument("--mcp-port", type=int)
     data_dir(serve)
+    upstream(serve)
     serve.set_defaults(func=_cmd_serve)
 
     stdio = sub.add_parser("stdio", help="MCP over stdio (for desktop clients)")
     data_dir(stdio)
+    upstream(stdio)
     stdio.set_defaults(func=_cmd_stdio)
 
     call = sub.add_parser("call", help="run one tool in process and print its output as JSON")
     call.add_argument("tool")
     call.add_argument("--json", default="{}", help="the tool's arguments as a JSON object")
     data_dir(call)
+    upstream(call)
     call.set_defaults(func=_cmd_call)
 
     load = sub.add_parser("load", help="load FOCUS CSV/Parquet files, folders or globs")

@@ -13,16 +13,19 @@ import json
 import shutil
 import threading
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import structlog
 
 from server.sources.export_writers import ExportCancelled
 from server.store.db import Store, utc_now
-from tools.context import ExportRequest
+from tools.context import ExportRequest, Exports
 from tools.errors import Conflict, FocusApiError, NotFound, RateLimited
 from tools.models import ExportFile, ExportJob, format_instant
 from tools.source import CommitmentFilters, Source
@@ -44,6 +47,24 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportDownload:
+    """One completed export file, ready to send: a local ``path``, or ``chunks`` streamed from elsewhere."""
+
+    file: ExportFile
+    path: Path | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    size: int | None = None  # of the streamed body, when known
+
+
+class ExportBackend(Exports, Protocol):
+    """What the adapters need of an export service: the tools' Exports, plus the files to download."""
+
+    def open_download(self, job_id: str, name: str, owner: str) -> AbstractAsyncContextManager[ExportDownload]:
+        """The file ``name`` of ``owner``'s Complete job; NotFound otherwise (someone else's job included)."""
+        ...
 
 
 class ExportService:
@@ -217,6 +238,14 @@ class ExportService:
 
     def file_path(self, job_id: str, name: str) -> Path:
         return self.root / job_id / name
+
+    @asynccontextmanager
+    async def open_download(self, job_id: str, name: str, owner: str) -> AsyncIterator[ExportDownload]:
+        job = await self.status(job_id, owner)
+        match = next((f for f in job.files if f.name == name), None)
+        if job.status != "Complete" or match is None:
+            raise NotFound(f"export {job_id} has no completed file {name!r}; check getcostandusageexportstatus")
+        yield ExportDownload(match, path=self.file_path(job_id, name))
 
     def _job(self, row: dict[str, Any]) -> ExportJob:
         files = [ExportFile(**f) for f in json.loads(row["files"])] if row["files"] else []

@@ -10,6 +10,7 @@ same ``{code, message, details}`` body REST sends.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -23,12 +24,15 @@ from mcp.types import Tool as MCPTool
 from pydantic import BaseModel, ValidationError
 
 from server.auth import LOCAL, McpTokenVerifier, Principal, TokenStore
+from server.mcp_prompts import PROMPTS
 from server.services import Services
 from tools import wire
 from tools.context import MCP_LIMITS
 from tools.errors import FocusApiError, Forbidden, InternalError, UnknownTool, from_validation_errors
-from tools.models import ExportJob
+from tools.handlers import get_schema_metadata
+from tools.models import ExportJob, GetSchemaMetadataInput
 from tools.registry import BY_NAME, TOOLS, ToolSpec
+from tools.summary_models import ListCostAndUsageValuesOutput, SummarizeCostAndUsageOutput
 
 INSTRUCTIONS = (
     "focus-api serves FinOps FOCUS 1.3 billing data. Start with getschemametadata to see which providers, "
@@ -38,6 +42,7 @@ INSTRUCTIONS = (
 )
 log = structlog.get_logger(__name__)
 EXPORT_URI = "focus-export://{jobId}/{name}"
+SCHEMA_URI = "focus://schema"
 MAX_RESOURCE_BYTES = 16 * 1024 * 1024
 
 
@@ -45,8 +50,37 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema(by_alias=True)
 
 
+def _table(output: SummarizeCostAndUsageOutput, limit: int = 40) -> str:
+    """The summary as a compact Markdown table an agent can quote."""
+    columns = ["BillingCurrency", *output.groupBy, *output.metrics, "rowCount"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in output.data[:limit]:
+        values = row.model_dump()
+        cells = ["Other" if values.get("other") and c in output.groupBy else _cell(values.get(c)) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    more = f"\n({len(output.data) - limit} more groups in structured content.)" if len(output.data) > limit else ""
+    totals = "; ".join(
+        f"{t.BillingCurrency}: " + ", ".join(f"{m} {_cell(t.model_dump().get(m))}" for m in output.metrics)
+        for t in output.totals
+    )
+    cut = f"\nCut: {output.truncated.reason}; {output.truncated.howToGetTheRest}." if output.truncated else ""
+    return "\n".join(lines) + more + f"\nTotals per currency (never added across currencies): {totals}." + cut
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return wire.decimal_text(value)
+    return "" if value is None else str(value)
+
+
 def summary(spec: ToolSpec, output: BaseModel) -> str:
-    """A short line a model can quote; the full answer is in structured content."""
+    """A short text a model can quote; the full answer is in structured content."""
+    if isinstance(output, SummarizeCostAndUsageOutput):
+        return _table(output)
+    if isinstance(output, ListCostAndUsageValuesOutput):
+        shown = ", ".join(f"{v.value} ({v.rowCount} rows)" for v in output.data[:50])
+        more = "; more: pass nextPageToken" if output.nextPageToken else ""
+        return f"{output.totalRecords} values of {output.column}: {shown}{more}."
     data = getattr(output, "data", None)
     if isinstance(data, list):
         more = "more pages: pass nextPageToken" if getattr(output, "nextPageToken", None) else "last page"
@@ -97,6 +131,14 @@ class FocusMCPServer(MCPServer[Any]):
         self.services = services
         self.http_auth = http_auth
         self.resource(EXPORT_URI, name="export-file", description="A completed export file.")(self._export_file)
+        self.resource(
+            SCHEMA_URI,
+            name="schema-metadata",
+            description="FOCUS 1.3 schema metadata and what is loaded (the getschemametadata answer).",
+            mime_type="application/json",
+        )(self._schema_resource)
+        for prompt in PROMPTS:
+            self.add_prompt(prompt)
 
     async def list_tools(self) -> list[MCPTool]:
         return [
@@ -167,18 +209,25 @@ class FocusMCPServer(MCPServer[Any]):
         structured = wire.with_decimal_strings(output.model_dump(mode="python", warnings=False, exclude_none=False))
         return CallToolResult(content=content, structured_content=structured)
 
+    async def _schema_resource(self) -> str:
+        output = await get_schema_metadata(
+            GetSchemaMetadataInput(), self.services.context(MCP_LIMITS, self._principal())
+        )
+        return wire.dumps(output.model_dump(mode="python")).decode()
+
     async def _export_file(self, jobId: str, name: str) -> bytes:
         try:
             principal = self._principal()
             principal.require("getcostandusageexportstatus")
-            job = await self.services.exports.status(jobId, principal.name)
+            async with self.services.exports.open_download(jobId, name, principal.name) as download:
+                match = download.file
+                if match.bytes > MAX_RESOURCE_BYTES:
+                    raise ResourceError(
+                        f"{name} is {match.bytes} bytes, too large to read over MCP; download {match.downloadUrl}"
+                    )
+                if download.path is not None:
+                    return download.path.read_bytes()
+                assert download.chunks is not None
+                return b"".join([chunk async for chunk in download.chunks])
         except FocusApiError as exc:
             raise ResourceError(exc.message) from exc
-        match = next((f for f in job.files if f.name == name), None)
-        if job.status != "Complete" or match is None:
-            raise ResourceError(f"export {jobId} has no completed file {name!r}")
-        if match.bytes > MAX_RESOURCE_BYTES:
-            raise ResourceError(
-                f"{name} is {match.bytes} bytes, too large to read over MCP; download {match.downloadUrl}"
-            )
-        return self.services.exports.file_path(jobId, name).read_bytes()

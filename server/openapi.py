@@ -29,11 +29,53 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     return {"$ref": _REF.format(model=model.__name__)}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
     }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}}
+}
+# Every operation may answer these; POST bodies add 409 (export) and 413.
+_COMMON_ERRORS = {
+    "400": ("Invalid argument or page token", None),
+    "401": ("Missing or invalid credentials", None),
+    "403": ("This token may not call this tool", None),
+    "404": ("Not found", None),
+    "429": ("Too many requests (rate limit) or too many exports queued; see Retry-After", _RETRY_AFTER),
+    "500": ("Internal error", None),
+    "502": ("The upstream FOCUS API answered wrongly (upstream mode)", None),
+    "503": ("A query ran longer than the configured timeout, or the data source is unavailable", None),
+    "504": ("The upstream FOCUS API did not answer in time (upstream mode)", None),
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retrying a POST with the same key (1 to 200 characters) returns the job the first try started "
+    "instead of a second one, also after a server restart; the same key with a different body is 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema as a query string carries it: never null (absent means unset), no null default."""
+    schema = {k: v for k, v in prop.items() if k not in ("description", "title")}
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        kept = [o for o in options if o.get("type") != "null"]
+        if len(kept) == 1:
+            schema.pop("anyOf")
+            schema = {**kept[0], **schema}
+    if schema.get("default", ...) is None:
+        schema.pop("default")
+    return schema
 
 
 @cache
@@ -48,13 +90,10 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "description": spec.description,
             "responses": {
                 str(spec.rest.success_status): {
-                    "description": "OK",
+                    "description": "OK" if spec.rest.success_status == 200 else "Accepted",
                     "content": {"application/json": {"schema": _schema(spec.output_model, components)}},
                 },
-                "400": _error("Invalid argument or page token"),
-                "401": _error("Missing or invalid credentials"),
-                "404": _error("Not found"),
-                "500": _error("Internal error"),
+                **{status: _error(text, headers) for status, (text, headers) in _COMMON_ERRORS.items()},
             },
             "security": [{"bearer": []}, {"apiKey": []}],
         }
@@ -66,7 +105,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "in": "path" if name in path_params else "query",
                     "required": name in path_params or name in input_schema.get("required", []),
                     "description": prop.get("description", ""),
-                    "schema": {k: v for k, v in prop.items() if k not in ("description", "title")},
+                    "schema": _query_schema(prop),
                 }
                 for name, prop in input_schema.get("properties", {}).items()
             ]
@@ -75,9 +114,22 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "required": False,
                 "content": {"application/json": {"schema": _schema(spec.input_model, components)}},
             }
+            operation["responses"]["413"] = _error("The request body is larger than the server accepts")
+        if spec.name == "exportcostandusage":
+            operation["parameters"] = [IDEMPOTENCY_KEY]
+            operation["responses"]["409"] = _error("This Idempotency-Key was used for a different export")
+            operation["responses"]["202"]["headers"] = {
+                "Location": {"description": "The job's status URL.", "schema": {"type": "string"}}
+            }
         if spec.name == "listcostandusage":
             operation["responses"]["200"]["content"]["application/x-ndjson"] = {
                 "schema": {"type": "string", "description": "Every matching record, one JSON object per line."}
+            }
+            operation["responses"]["200"]["headers"] = {
+                "X-Total-Records": {
+                    "description": "With Accept: application/x-ndjson: how many records the stream holds.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
             }
         paths.setdefault(spec.rest.path, {})[spec.rest.method.lower()] = operation
     return {

@@ -7,7 +7,7 @@ model; the handler is the same one MCP calls. Errors from the one tree become ``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -35,7 +35,16 @@ from tools.registry import TOOLS, ToolSpec
 
 log = structlog.get_logger(__name__)
 
+
+class StreamCounter:
+    """NDJSON streams in flight (reported by /healthz, so a test can see a dropped client freed its walk)."""
+
+    active: int = 0
+    rows_sent: int = 0
+
+
 SERVICES = web.AppKey("services", Services)
+STREAMS = web.AppKey("streams", StreamCounter)
 TOKENS = web.AppKey("tokens", TokenStore)
 PRINCIPAL = web.RequestKey("principal", Principal)
 OPEN_PATHS = frozenset({"/healthz", "/openapi.json"})
@@ -70,7 +79,8 @@ async def errors_middleware(
         if exc.status == 405:
             allowed = exc.headers.get("Allow")
             return error_response(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.path}", {"allowed": allowed})
+                MethodNotAllowed(f"{request.method} is not allowed on {request.path}", {"allowed": allowed}),
+                {"Allow": allowed or ""},  # RFC 9110: a 405 names the methods the resource allows
             )
         if exc.status == 413:
             return error_response(PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes"))
@@ -162,19 +172,29 @@ async def _stream_ndjson(
     request: web.Request, spec: ToolSpec, args: ListCostAndUsageInput, ctx: Any
 ) -> web.StreamResponse:
     """Every page as JSON Lines, one page in memory at a time; a client that leaves stops the walk."""
-    first: ListCostAndUsageOutput = await spec.handler(args, ctx)  # type: ignore[assignment]
-    response = web.StreamResponse(headers={"Content-Type": NDJSON, "X-Total-Records": str(first.totalRecords)})
-    await response.prepare(request)
-    page = first
-    while True:
-        if page.data:
-            await response.write(b"\n".join(wire.dumps(row) for row in page.data) + b"\n")
-        if not page.nextPageToken:
-            break
-        args = args.model_copy(update={"pageToken": page.nextPageToken})
-        page = await spec.handler(args, ctx)  # type: ignore[assignment]
-    await response.write_eof()
-    return response
+    streams = request.app[STREAMS]
+    streams.active += 1
+    try:
+        first: ListCostAndUsageOutput = await spec.handler(args, ctx)  # type: ignore[assignment]
+        response = web.StreamResponse(headers={"Content-Type": NDJSON, "X-Total-Records": str(first.totalRecords)})
+        await response.prepare(request)
+        page = first
+        while True:
+            if page.data:
+                # Raises ConnectionResetError once the client is gone, which ends the walk here.
+                await response.write(b"\n".join(wire.dumps(row) for row in page.data) + b"\n")
+                streams.rows_sent += len(page.data)
+            if not page.nextPageToken:
+                break
+            args = args.model_copy(update={"pageToken": page.nextPageToken})
+            page = await spec.handler(args, ctx)  # type: ignore[assignment]
+        await response.write_eof()
+        return response
+    except ConnectionResetError:
+        log.info("ndjson client went away; stream stopped")
+        raise
+    finally:
+        streams.active -= 1
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -182,24 +202,41 @@ async def download(request: web.Request) -> web.StreamResponse:
     job_id, name = request.match_info["jobId"], request.match_info["name"]
     principal = request[PRINCIPAL]
     principal.require("getcostandusageexportstatus")
-    job = await services.exports.status(job_id, principal.name)
-    match = next((f for f in job.files if f.name == name), None)
-    if job.status != "Complete" or match is None:
-        raise NotFound(f"export {job_id} has no completed file {name!r}; check getcostandusageexportstatus")
-    path = services.exports.file_path(job_id, name)
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": match.mediaType,
+    async with services.exports.open_download(job_id, name, principal.name) as file:
+        headers = {
+            "Content-Type": file.file.mediaType,
             "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Checksum-SHA256": match.sha256,
-        },
-    )
+            "X-Checksum-SHA256": file.file.sha256,
+        }
+        if file.path is not None:
+            return web.FileResponse(file.path, headers=headers)
+        assert file.chunks is not None
+        return await _relay(request, file.chunks, file.size, headers)
+
+
+async def _relay(
+    request: web.Request, chunks: AsyncIterator[bytes], size: int | None, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Stream a file from elsewhere (upstream mode) through, in bounded memory."""
+    response = web.StreamResponse(headers=headers)
+    if size is not None:
+        response.content_length = size
+    await response.prepare(request)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    except FocusApiError as exc:
+        # The status line is sent: cutting the connection is the only way left to say the body is short.
+        log.warning("download relay broke off", path=request.path, code=exc.code, reason=exc.message)
+        raise ConnectionResetError(exc.message) from None
+    await response.write_eof()
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
     state = await request.app[SERVICES].source.data_state()
-    return json_response({"status": "ok", "dataVersion": state.version})
+    streams = request.app[STREAMS].active
+    return json_response({"status": "ok", "dataVersion": state.version, "activeStreams": streams})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -210,6 +247,7 @@ def create_app(services: Services, tokens: TokenStore) -> web.Application:
     app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICES] = services
     app[TOKENS] = tokens
+    app[STREAMS] = StreamCounter()
     for spec in TOOLS:
         app.router.add_route(spec.rest.method, spec.rest.path, _tool_route(spec))
     app.router.add_get("/cost-and-usage/export/{jobId}/files/{name}", download)

@@ -13,7 +13,7 @@ import anyio
 import structlog
 
 from server.auth import LOCAL, Principal
-from server.exports import ExportService
+from server.exports import ExportBackend, ExportService
 from server.limits import RateLimiter
 from server.settings import Settings
 from server.sources.duckdb_source import DuckDBSource
@@ -21,6 +21,7 @@ from server.store.db import Store
 from tools import __version__
 from tools.context import Limits, ToolContext
 from tools.pagination import PageTokens
+from tools.source import Source
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +29,9 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Services:
     settings: Settings
-    store: Store
-    source: DuckDBSource
-    exports: ExportService
+    store: Store | None  # None in upstream mode: no store is opened
+    source: Source
+    exports: ExportBackend
     tokens: PageTokens
     limiter: RateLimiter = field(init=False)
 
@@ -65,8 +66,16 @@ def ensure_data(store: Store, settings: Settings) -> None:
 
 @asynccontextmanager
 async def running_services(settings: Settings, *, load_demo: bool = True) -> AsyncIterator[Services]:
-    """Open the store, start the export service, and close everything on exit."""
+    """Open the store, start the export service, and close everything on exit.
+
+    With ``settings.upstream_url`` set, serve that remote FOCUS API instead: no store is opened.
+    """
+    if settings.upstream_url:
+        async with running_upstream(settings) as services:
+            yield services
+        return
     store = open_store(settings)
+    source: DuckDBSource | None = None
     try:
         if load_demo:
             await anyio.to_thread.run_sync(ensure_data, store, settings)
@@ -90,4 +99,20 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        if source is not None:
+            await source.drain()
         store.close()
+
+
+@asynccontextmanager
+async def running_upstream(settings: Settings) -> AsyncIterator[Services]:
+    """Upstream mode: one HTTP session to the remote FOCUS API for the process, closed on exit."""
+    from server.sources.upstream import UpstreamExports, UpstreamSource
+    from server.sources.upstream_client import UpstreamClient, UpstreamConfig
+
+    secret = settings.page_token_secret()
+    async with UpstreamClient.open(UpstreamConfig.from_settings(settings)) as client:
+        log.info("upstream mode: serving a remote FOCUS API", upstream=client.config.base_url)
+        source = UpstreamSource(client, secret=secret)
+        exports = UpstreamExports(client, base_url=settings.base_url(), secret=secret)
+        yield Services(settings, None, source, exports, PageTokens(secret))

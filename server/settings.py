@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.store.db import default_data_dir
@@ -40,8 +41,36 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 50
     export_ttl_seconds: int = 24 * 3600
+    # Upstream mode: serve this remote FOCUS API instead of the store (see server/sources/upstream.py).
+    upstream_url: str | None = None
+    # The bearer sent upstream (the seed's consumes block): the only credential that ever leaves.
+    finops_foundation_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FINOPS_FOUNDATION_TOKEN", "finops_foundation_token")
+    )
+    upstream_connect_timeout_seconds: float = 5.0
+    upstream_timeout_seconds: float = 60.0
+    # Attempts per upstream call in all, and the wall-clock budget for retrying one call.
+    upstream_max_attempts: int = Field(default=3, ge=1)
+    upstream_retry_budget_seconds: float = 30.0
+    upstream_backoff_seconds: float = 0.25
+    upstream_max_response_bytes: int = 256 * 1024 * 1024
+    upstream_max_connections: int = 32
     log_level: str = "info"
     log_json: bool = False
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _upstream_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream URL {value!r} must be an http:// or https:// URL")
+        if parts.username or parts.password:
+            raise ValueError("put the upstream credential in FINOPS_FOUNDATION_TOKEN, not in the upstream URL")
+        if parts.query or parts.fragment:
+            raise ValueError(f"upstream URL {value!r} must be a base URL without query or fragment")
+        return value.rstrip("/")
 
     def token_list(self) -> list[str]:
         return [t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip()]

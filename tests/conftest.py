@@ -15,6 +15,7 @@ from server.services import Services, running_services
 from server.settings import Settings
 from server.store.db import Store
 from server.store.loader import load_files
+from tools.models import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "data" / "focus-samples"
@@ -25,6 +26,45 @@ GCP_12 = SAMPLES / "gcp_1_2_cost_and_usage_rows100_seed42.csv"
 CONSOLIDATED = SAMPLES / "consolidated_multi_provider_1_3.csv"
 AWS_CC = SAMPLES / "aws_1_3_contract_commitment_rows100_seed42.csv"
 MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+
+
+MULTI_FILES = (AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12)
+# seed parameter -> FOCUS column it matches
+COLUMN = {
+    "chargeCategory": "ChargeCategory",
+    "providerName": "ServiceProviderName",
+    "serviceName": "ServiceName",
+    "serviceCategory": "ServiceCategory",
+    "region": "RegionId",
+    "resourceId": "ResourceId",
+    "subAccountId": "SubAccountId",
+    "billingCurrency": "BillingCurrency",
+}
+
+
+def expected_rows() -> list[dict[str, str]]:
+    rows = []
+    for path in MULTI_FILES:
+        for row in read_csv(path):
+            row.setdefault("ServiceProviderName", row["ProviderName"])  # the 1.2 -> 1.3 mapping
+            rows.append(row)
+    return rows
+
+
+def python_filter(rows: list[dict[str, str]], args: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for row in rows:
+        if "billingPeriodStart" in args and parse_instant(row["BillingPeriodStart"], "x") < parse_instant(
+            args["billingPeriodStart"], "x"
+        ):
+            continue
+        if "billingPeriodEnd" in args and parse_instant(row["BillingPeriodStart"], "x") >= parse_instant(
+            args["billingPeriodEnd"], "x"
+        ):
+            continue
+        if all(row.get(COLUMN[k]) == v for k, v in args.items() if k in COLUMN):
+            out.append(row)
+    return out
 
 
 @pytest.fixture
@@ -97,5 +137,24 @@ def settings(data_dir: Path) -> Settings:
 
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
+    async with running_services(settings, load_demo=False) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="session")
+def multi_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the four Cost and Usage samples (several providers, accounts, two currencies) and commitments."""
+    path = tmp_path_factory.mktemp("multi")
+    store = Store(path)
+    try:
+        assert load_files(store, [*MULTI_FILES, AWS_CC]).ok
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture
+async def multi(multi_dir: Path) -> AsyncIterator[Services]:
+    settings = Settings(data_dir=multi_dir, token_secret="t")  # type: ignore[arg-type]
     async with running_services(settings, load_demo=False) as svc:
         yield svc

@@ -16,6 +16,7 @@ from conftest import AWS_13, ROOT
 from mcp import Client, StdioServerParameters
 
 from server.store.db import Store
+from tools.registry import TOOLS
 
 pytestmark = pytest.mark.slow
 
@@ -140,4 +141,4 @@ async def test_the_desktop_config_with_the_checkout_path_filled_in_serves_five_t
     params = StdioServerParameters(command=str(command), args=server["args"], env=env)
     async with Client(params, mode="legacy") as client:  # the handshake desktop hosts use today
         tools = (await client.list_tools()).tools
-    assert len(tools) == 5
+    assert len(tools) == len(TOOLS)

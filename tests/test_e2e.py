@@ -32,6 +32,8 @@ from conftest import AWS_13, AWS_CC, ROOT
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from tools.registry import TOOLS
+
 pytestmark = pytest.mark.slow
 
 FOCUS_API = Path(sys.executable).parent / "focus-api"
@@ -39,13 +41,7 @@ FOCUS_API = Path(sys.executable).parent / "focus-api"
 INSPECTOR = Path(
     os.environ.get("MCP_INSPECTOR_BIN") or ROOT / ".ci" / "node" / "node_modules" / ".bin" / "mcp-inspector"
 )
-TOOL_NAMES = {
-    "listcostandusage",
-    "exportcostandusage",
-    "getcostandusageexportstatus",
-    "listcontractcommitments",
-    "getschemametadata",
-}
+TOOL_NAMES = {spec.name for spec in TOOLS}
 ROWS = 100  # rows in the AWS 1.3 Cost and Usage sample
 STARTUP_SECONDS = 30
 SHUTDOWN_SECONDS = 10

@@ -3,78 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12, decimal_sums, read_csv
+from conftest import decimal_sums, expected_rows, python_filter
 
-from server.services import Services, running_services
-from server.settings import Settings
-from server.store.db import Store
-from server.store.loader import load_files
+from server.services import Services
 from tools import handlers
 from tools.context import REST_LIMITS
-from tools.models import ListCostAndUsageInput, parse_instant
+from tools.models import ListCostAndUsageInput
 from tools.wire import decimal_text
-
-FILES = (AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12)
-# seed parameter -> FOCUS column it matches
-COLUMN = {
-    "chargeCategory": "ChargeCategory",
-    "providerName": "ServiceProviderName",
-    "serviceName": "ServiceName",
-    "serviceCategory": "ServiceCategory",
-    "region": "RegionId",
-    "resourceId": "ResourceId",
-    "subAccountId": "SubAccountId",
-    "billingCurrency": "BillingCurrency",
-}
-
-
-def expected_rows() -> list[dict[str, str]]:
-    rows = []
-    for path in FILES:
-        for row in read_csv(path):
-            row.setdefault("ServiceProviderName", row["ProviderName"])  # the 1.2 -> 1.3 mapping
-            rows.append(row)
-    return rows
-
-
-def python_filter(rows: list[dict[str, str]], args: dict[str, Any]) -> list[dict[str, str]]:
-    out = []
-    for row in rows:
-        if "billingPeriodStart" in args and parse_instant(row["BillingPeriodStart"], "x") < parse_instant(
-            args["billingPeriodStart"], "x"
-        ):
-            continue
-        if "billingPeriodEnd" in args and parse_instant(row["BillingPeriodStart"], "x") >= parse_instant(
-            args["billingPeriodEnd"], "x"
-        ):
-            continue
-        if all(row.get(COLUMN[k]) == v for k, v in args.items() if k in COLUMN):
-            out.append(row)
-    return out
-
-
-@pytest.fixture(scope="module")
-def multi_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("multi")
-    store = Store(path)
-    try:
-        assert load_files(store, list(FILES)).ok
-    finally:
-        store.close()
-    return path
-
-
-@pytest.fixture
-async def multi(multi_dir: Path) -> AsyncIterator[Services]:
-    settings = Settings(data_dir=multi_dir, token_secret="t")  # type: ignore[arg-type]
-    async with running_services(settings, load_demo=False) as svc:
-        yield svc
 
 
 async def walk(svc: Services, args: dict[str, Any], page_size: int = 1000) -> list[dict[str, Any]]:

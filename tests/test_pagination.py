@@ -29,7 +29,7 @@ def test_a_token_with_one_byte_changed_is_rejected_as_forged() -> None:
     assert reason(f"{flipped}.{sig}") == "forged"
 
 
-@pytest.mark.parametrize("junk", ["", "abc", "a.b.c", "!!!.???", "eyJ2IjoxfQ.AAAA"])
+@pytest.mark.parametrize("junk", ["", "abc", "a.b.c", "!!!.???", "eyJ2IjoxfQ.AAAA", "T.é", "é.é", "YQ.\u00ff\u4e2d"])
 def test_garbage_is_rejected_as_forged(junk: str) -> None:
     assert reason(junk) == "forged"
 

@@ -12,6 +12,7 @@ from tools.context import ExportRequest, ToolContext
 from tools.errors import InvalidArgument
 from tools.models import (
     ColumnInfo,
+    CostAndUsageFilters,
     DatasetInfo,
     ExportCostAndUsageInput,
     ExportJob,
@@ -34,7 +35,7 @@ CU_INSTANCE_ID = "focus-api-cost-and-usage"
 CC_INSTANCE_ID = "focus-api-contract-commitment"
 
 
-def cost_filters(args: ExportCostAndUsageInput | ListCostAndUsageInput, scope: Scope) -> CostFilters:
+def cost_filters(args: CostAndUsageFilters, scope: Scope) -> CostFilters:
     try:
         start, end = args.period()
     except ValueError as exc:
@@ -54,7 +55,7 @@ def cost_filters(args: ExportCostAndUsageInput | ListCostAndUsageInput, scope: S
     )
 
 
-def _page_size(requested: int | None, ctx: ToolContext) -> int:
+def page_size(requested: int | None, ctx: ToolContext) -> int:
     if requested is None:
         return ctx.limits.default_page_size
     if requested > ctx.limits.max_page_size:
@@ -90,7 +91,7 @@ def _fit_budget(page: Page, ctx: ToolContext, requested: int) -> tuple[list[Row]
 
 
 async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> ListCostAndUsageOutput:
-    size = _page_size(args.pageSize, ctx)
+    size = page_size(args.pageSize, ctx)
     filters = cost_filters(args, ctx.scope)
     state = await ctx.source.data_state()
     walk = fingerprint("listcostandusage", filters.as_params(), ctx.scope.key())
@@ -103,8 +104,14 @@ async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> 
             ctx.tokens.issue(fingerprint=walk, data_version=state.version, cursor=next_cursor) if next_cursor else None
         ),
         totalRecords=page.total,
-        dataLastUpdated=format_instant(state.last_updated),
-        dataCompleteness="Empty" if page.total == 0 else await ctx.source.completeness(filters),
+        dataLastUpdated=format_instant(page.envelope.last_updated if page.envelope else state.last_updated),
+        dataCompleteness=(
+            page.envelope.completeness
+            if page.envelope
+            else "Empty"
+            if page.total == 0
+            else await ctx.source.completeness(filters)
+        ),
         truncated=cut,
         appliedScope=ctx.applied_scope(),
     )
@@ -113,7 +120,7 @@ async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> 
 async def list_contract_commitments(
     args: ListContractCommitmentsInput, ctx: ToolContext
 ) -> ListContractCommitmentsOutput:
-    size = _page_size(args.pageSize, ctx)
+    size = page_size(args.pageSize, ctx)
     filters = CommitmentFilters(
         contract_commitment_id=args.commitmentDiscountId,
         billing_account_id=args.billingAccountId,
@@ -131,9 +138,9 @@ async def list_contract_commitments(
             ctx.tokens.issue(fingerprint=walk, data_version=state.version, cursor=next_cursor) if next_cursor else None
         ),
         totalRecords=page.total,
-        dataLastUpdated=format_instant(state.last_updated),
+        dataLastUpdated=format_instant(page.envelope.last_updated if page.envelope else state.last_updated),
         # Contract Commitment is not a time series: the loaded set is the whole dataset instance.
-        dataCompleteness="Complete" if page.total else "Empty",
+        dataCompleteness=page.envelope.completeness if page.envelope else "Complete" if page.total else "Empty",
         truncated=cut,
         appliedScope=ctx.applied_scope(),
     )

@@ -108,16 +108,16 @@ class CostAndUsageFilters(_Input):
         return start, end
 
 
-_PAGE_SIZE_HELP = (
+PAGE_SIZE_HELP = (
     "Rows per page. Over REST the default is 1000 and the maximum 10000; over MCP the default is 100 and the "
     "maximum 1000. A larger value is refused, not clamped."
 )
-_PAGE_TOKEN_HELP = "nextPageToken from the previous page; repeat the same filters (the token is bound to them)."  # noqa: S105
+PAGE_TOKEN_HELP = "nextPageToken from the previous page; repeat the same filters (the token is bound to them)."  # noqa: S105
 
 
 class ListCostAndUsageInput(CostAndUsageFilters):
-    pageSize: Annotated[int | None, Field(ge=1, description=_PAGE_SIZE_HELP)] = None
-    pageToken: Annotated[str | None, Field(description=_PAGE_TOKEN_HELP)] = None
+    pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
+    pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
 
 
 class ExportCostAndUsageInput(CostAndUsageFilters):
@@ -149,8 +149,8 @@ class ListContractCommitmentsInput(_Input):
         ),
     ] = None
     contractId: Annotated[str | None, Field(description="ContractId equals this.")] = None
-    pageSize: Annotated[int | None, Field(ge=1, description=_PAGE_SIZE_HELP)] = None
-    pageToken: Annotated[str | None, Field(description=_PAGE_TOKEN_HELP)] = None
+    pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
+    pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
 
 
 class GetSchemaMetadataInput(_Input):

@@ -53,7 +53,8 @@ class PageTokens:
         try:
             body, signature = token.split(".", 1)
             payload = _unb64(body)
-            valid = hmac.compare_digest(signature, self._sign(payload))
+            # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a mismatch).
+            valid = hmac.compare_digest(signature.encode(), self._sign(payload).encode())
         except (ValueError, UnicodeError):
             valid = False
         if not valid:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools import handlers
+from tools import handlers, summaries
 from tools.context import ToolContext
 from tools.models import (
     ExportCostAndUsageInput,
@@ -24,6 +24,12 @@ from tools.models import (
     ListCostAndUsageInput,
     ListCostAndUsageOutput,
     SchemaMetadataOutput,
+)
+from tools.summary_models import (
+    ListCostAndUsageValuesInput,
+    ListCostAndUsageValuesOutput,
+    SummarizeCostAndUsageInput,
+    SummarizeCostAndUsageOutput,
 )
 
 Handler = Callable[[Any, ToolContext], Awaitable[BaseModel]]
@@ -62,7 +68,7 @@ _MONEY = (
     "every *Start is inclusive and every *End exclusive."
 )
 
-TOOLS: tuple[ToolSpec, ...] = (
+SEED_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="listcostandusage",
         title="List FOCUS cost and usage rows",
@@ -146,4 +152,45 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
+# Beyond the seed: answers in one call instead of dozens of pages.
+SUMMARY_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="summarizecostandusage",
+        title="Summarize FOCUS cost and usage",
+        description=(
+            "Answer 'how much, by what' in one call: sums of BilledCost, EffectiveCost, ListCost or ContractedCost "
+            "(and ConsumedQuantity/PricingQuantity per unit) grouped by up to 3 dimensions (e.g. ServiceName, "
+            "SubAccountId, RegionId, ChargeCategory, tag:team) and optionally a time bucket on ChargePeriodStart "
+            "(day, month) or billingPeriod, over the same filters as listcostandusage. BillingCurrency is always a "
+            "group: amounts in different currencies are never added; totals are per currency. top=N keeps the N "
+            "largest groups per currency and sums the rest in one row marked other=true; savings=true adds "
+            "Savings = ListCost - EffectiveCost. Each group says how many rows it sums (rowCount). Use "
+            "listcostandusagevalues to find valid values for filters, then listcostandusage for the rows. " + _MONEY
+        ),
+        input_model=SummarizeCostAndUsageInput,
+        output_model=SummarizeCostAndUsageOutput,
+        handler=summaries.summarize_cost_and_usage,
+        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        rest=RestRoute("GET", "/cost-and-usage/summary"),
+    ),
+    ToolSpec(
+        name="listcostandusagevalues",
+        title="List values of a FOCUS column",
+        description=(
+            "List the distinct values of one column (ServiceName, ServiceProviderName, RegionId, SubAccountId, "
+            "ChargeCategory, BillingCurrency, ... or tag:KEY) under the same filters as listcostandusage, most "
+            "rows first, each with its row count and EffectiveCost per BillingCurrency. search keeps values "
+            "containing the text (case-insensitive; searchMode=prefix for prefixes). Use it to find the exact, "
+            "case-sensitive value to filter on (e.g. 'AmazonEC2' vs 'Virtual Machines') before calling "
+            "listcostandusage or summarizecostandusage. Paginated like listcostandusage."
+        ),
+        input_model=ListCostAndUsageValuesInput,
+        output_model=ListCostAndUsageValuesOutput,
+        handler=summaries.list_cost_and_usage_values,
+        hints=Hints(read_only=True, destructive=False, idempotent=True),
+        rest=RestRoute("GET", "/cost-and-usage/values"),
+    ),
+)
+
+TOOLS = SEED_TOOLS + SUMMARY_TOOLS
 BY_NAME = {spec.name: spec for spec in TOOLS}

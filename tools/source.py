@@ -7,6 +7,7 @@ JSON for JSON columns, and ``None`` for nulls. Cursors are opaque strings the so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -69,12 +70,49 @@ class CommitmentFilters:
 
 
 @dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a source relaying another FOCUS API was told about one answer; the handler passes it on."""
+
+    last_updated: datetime | None
+    completeness: Literal["Complete", "Partial", "Empty"]
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     rows: list[Row]
     next_cursor: str | None
     total: int
     # The cursor after each row, when the source can resume mid-page (lets a size budget cut a page).
-    cursors: list[str] | None = None
+    cursors: Sequence[str] | None = None
+    # Set by relaying sources (upstream mode): dataLastUpdated and dataCompleteness as the upstream said.
+    envelope: Envelope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryQuery:
+    """A whitelisted grouping: dimension names and metrics come from tools.summary_models."""
+
+    group_by: tuple[str, ...]
+    metrics: tuple[str, ...]
+    savings: bool
+    top: int | None
+    sort: str
+    descending: bool
+    max_groups: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    rows: list[Row]
+    totals: list[Row]
+    group_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesQuery:
+    column: str
+    search: str | None
+    prefix: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +148,14 @@ class Source(Protocol):
     async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page: ...
 
     async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]: ...
+
+    async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
+        """Metric sums per group (BillingCurrency always among the groups) and per-currency totals."""
+        ...
+
+    async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:
+        """Distinct values of one column with row counts and EffectiveCost per currency, most rows first."""
+        ...
 
     async def stats(self, scope: Scope) -> Stats:
         """What is loaded, counted within ``scope``."""

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 import duckdb
 
-from server.sources import sql
+from server.sources import sql, summary_sql
 from server.sources.export_writers import write_query
 from server.store.db import Store
 from server.store.schema import CC_TABLE, CU_TABLE
@@ -35,6 +35,9 @@ from tools.source import (
     Row,
     Scope,
     Stats,
+    Summary,
+    SummaryQuery,
+    ValuesQuery,
 )
 
 T = TypeVar("T")
@@ -82,33 +85,47 @@ class DuckDBSource:
         self._lock = threading.Lock()
         self._totals: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._links: tuple[int, list[tuple[str, str, str | None]]] | None = None
+        self._inflight = 0
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for abandoned (interrupted) queries to leave their threads before the store closes."""
+        with anyio.move_on_after(timeout):
+            while self._inflight:
+                await anyio.sleep(0.01)
 
     async def _query(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``fn`` on its own cursor in a worker thread; interrupt it past the query timeout.
 
         A cancelled caller (a client that went away) also interrupts the query, so nothing keeps running.
         """
-        cur = self.store.cursor()
+        # The limiter is taken here, not by to_thread: once submitted, ``run`` always executes and
+        # closes its cursor, so an abandoned (interrupted) query never leaks one.
+        async with self._limiter:
+            cur = self.store.cursor()
+            with self._lock:
+                self._inflight += 1
 
-        def run() -> T:
+            def run() -> T:
+                try:
+                    return fn(cur)
+                finally:
+                    cur.close()
+                    with self._lock:
+                        self._inflight -= 1
+
             try:
-                return fn(cur)
-            finally:
-                cur.close()
-
-        try:
-            with anyio.fail_after(self.query_timeout or None):
-                return await anyio.to_thread.run_sync(run, limiter=self._limiter, abandon_on_cancel=True)
-        except TimeoutError:
-            _interrupt(cur)
-            raise QueryTimeout(
-                f"the query ran longer than {self.query_timeout:g} s and was stopped; narrow the filters "
-                "(billing period, provider, service) or use exportcostandusage",
-                {"timeoutSeconds": self.query_timeout},
-            ) from None
-        except BaseException:
-            _interrupt(cur)
-            raise
+                with anyio.fail_after(self.query_timeout or None):
+                    return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+            except TimeoutError:
+                _interrupt(cur)
+                raise QueryTimeout(
+                    f"the query ran longer than {self.query_timeout:g} s and was stopped; narrow the filters "
+                    "(billing period, provider, service) or use exportcostandusage",
+                    {"timeoutSeconds": self.query_timeout},
+                ) from None
+            except BaseException:
+                _interrupt(cur)
+                raise
 
     def _with_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         cur = self.store.cursor()
@@ -188,6 +205,45 @@ class DuckDBSource:
 
         result: Literal["Complete", "Partial", "Empty"] = await self._query(run)
         return result
+
+    # -- summaries and values ---------------------------------------------------------------------
+
+    async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
+        def run(cur: duckdb.DuckDBPyConnection) -> Summary:
+            groups_sql, params, totals_sql, totals_params = summary_sql.summary_queries(filters, query)
+            names = ["BillingCurrency", *query.group_by]
+            rows: list[Row] = []
+            group_count = 0
+            for values in cur.execute(groups_sql, params).fetchall():
+                *data, other, _rank, groups = values
+                group_count = int(groups)
+                row = dict(zip([*names, *query.metrics, "rowCount"], data, strict=True))
+                rows.append(row | {"other": bool(other)})
+            totals = [
+                dict(zip(["BillingCurrency", *query.metrics, "rowCount"], values, strict=True))
+                for values in cur.execute(totals_sql, totals_params).fetchall()
+            ]
+            return Summary(rows=rows, totals=totals, group_count=group_count)
+
+        result: Summary = await self._query(run)
+        return result
+
+    async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:
+        offset = _cursor_int(cursor) or 0
+
+        def run(cur: duckdb.DuckDBPyConnection) -> Page:
+            page_sql, params, count_sql, count_params = summary_sql.values_queries(filters, query, offset, limit)
+            found = cur.execute(page_sql, params).fetchall()
+            rows: list[Row] = [
+                {"value": str(value), "rowCount": int(count), "effectiveCost": list(costs)}
+                for value, count, costs in found[:limit]
+            ]
+            total = cur.execute(count_sql, count_params).fetchone()
+            more = len(found) > limit
+            return Page(rows, str(offset + limit) if more else None, int(total[0]) if total else 0)
+
+        page: Page = await self._query(run)
+        return page
 
     # -- contract commitments ---------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
 _FLOAT_TYPES = {"DOUBLE", "FLOAT"}
 _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
 NULL_TYPE = '"NULL"'
+# Rules whose rows the strict conversion of ``convert`` rejects by itself (the same cast, the same
+# format): a load that converts every row without an error has no row breaking them.
+ENFORCED_BY_CONVERSION = frozenset({"decimal", "datetime_format"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,10 @@ def convert(column: Column, source_type: str) -> str:
             if source_type == "TIMESTAMP WITH TIME ZONE":
                 return f"timezone('UTC', {c})"
         case DataType.JSON:
-            if text or source_type == "JSON":
+            if text:
                 return f"CAST(NULLIF({c}, '') AS JSON)"
+            if source_type == "JSON":
+                return c
     raise WrongType(
         f"column {column.id} is {source_type} in the file but FOCUS {column.data_type.value} "
         f"needs {expected_types(column.data_type)}"
@@ -82,7 +87,9 @@ def convert(column: Column, source_type: str) -> str:
 def expected_types(data_type: DataType) -> str:
     return {
         DataType.STRING: "VARCHAR (string)",
-        DataType.DECIMAL: f"DECIMAL with at most {DECIMAL_SCALE} fraction digits, an integer, DOUBLE or a decimal string",
+        DataType.DECIMAL: (
+            f"DECIMAL with at most {DECIMAL_SCALE} fraction digits, an integer, DOUBLE or a decimal string"
+        ),
         DataType.DATETIME: "TIMESTAMP (UTC) or a string in YYYY-MM-DDTHH:MM:SSZ",
         DataType.JSON: "a JSON object as a string",
     }[data_type]
@@ -167,9 +174,10 @@ def rules_for(column: Column, source_type: str) -> list[Rule]:
 def _too_many_fraction_digits(c: str) -> str:
     """Flags a decimal text whose exact value has more fraction digits than the store keeps.
 
-    Plain notation: the digits after '.' without trailing zeros. E notation (``1.5E-20``, which a cast
-    would silently round to 0): mantissa fraction digits minus the exponent minus the mantissa's
-    trailing zeros. An exponent too large to read is flagged.
+    Plain notation: a non-zero digit after the 18th fraction digit (trailing zeros lose nothing); the
+    cheap length test first spares the regular expression for nearly every value. E notation
+    (``1.5E-20``, which a cast would silently round to 0): mantissa fraction digits minus the exponent
+    minus the mantissa's trailing zeros. An exponent too large to read is flagged.
     """
     mantissa = f"regexp_replace(regexp_extract({c}, '^[^eE]*'), '[^0-9]', '', 'g')"
     fraction = f"length(regexp_extract({c}, '\\.([0-9]*)[eE]', 1))"
@@ -178,10 +186,10 @@ def _too_many_fraction_digits(c: str) -> str:
     scientific = (
         f"coalesce(rtrim({mantissa}, '0') <> '' AND {fraction} - {exponent} - {trailing_zeros} > {DECIMAL_SCALE}, true)"
     )
-    plain = f"strpos({c}, '.') > 0 AND length(rtrim({c}, '0')) - strpos({c}, '.') > {DECIMAL_SCALE}"
+    plain = f"regexp_matches({c}, '\\.[0-9]{{{DECIMAL_SCALE}}}[0-9]*[1-9]')"
     return (
-        f"({c} IS NOT NULL AND {c} <> '' AND "
-        f"CASE WHEN contains({c}, 'e') OR contains({c}, 'E') THEN {scientific} ELSE {plain} END)"
+        f"({c} IS NOT NULL AND CASE WHEN contains({c}, 'e') OR contains({c}, 'E') THEN {scientific} "
+        f"WHEN strpos({c}, '.') > 0 AND strlen({c}) - strpos({c}, '.') > {DECIMAL_SCALE} THEN {plain} ELSE false END)"
     )
 
 

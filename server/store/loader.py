@@ -1,7 +1,17 @@
 """``focus-api load``: ingest FOCUS CSV/Parquet exports into the store, checked, normalised to 1.3.
 
-Each file is staged as-is, checked row by row against the catalog, and only then written, in one
-transaction: a bad file is refused whole with a report and nothing of it is stored.
+Each file is checked row by row against the catalog and written in one transaction: a bad file is
+refused whole with a report and nothing of it is stored. A file goes one of two ways:
+
+- direct (every file first): one statement reads the file, converts every column strictly, checks
+  every row rule on the way (a breaking row raises through ``error()``), sorts and inserts. One pass
+  over the data, one sort; this is what a clean file costs.
+- checked (only when the direct statement failed, or the header is wrong): the file is staged as-is
+  in a temp table, every rule is counted over all rows in one aggregate, and the report names each
+  problem with its rule id, count and example rows. A file with no problem there is written from the
+  stage.
+
+The same rules (``ingest_rules``) decide both ways, so both accept exactly the same files.
 
 Normalisation of older files to FOCUS 1.3:
 - columns a file's version does not define are added as NULL (they did not exist for the writer);
@@ -35,7 +45,7 @@ from typing import Any
 import duckdb
 
 from server.store.db import Store, utc_now
-from server.store.ingest_rules import Rule, WrongType, convert, period_rule, rules_for
+from server.store.ingest_rules import ENFORCED_BY_CONVERSION, Rule, WrongType, convert, period_rule, rules_for
 from server.store.schema import CC_SORT_KEY, CC_TABLE, CU_SORT_KEY, CU_TABLE, quote
 from tools.catalog import (
     Catalog,
@@ -177,8 +187,12 @@ def _detect_dataset(columns: set[str]) -> Dataset:
     )
 
 
+class _Retry(Exception):
+    """The direct load met something it does not report on: redo the file the checked way."""
+
+
 class _FileLoad:
-    """The load of one file: stage, check, write. Holds the per-file state."""
+    """The load of one file: read its header, then load it directly or staged. Holds the per-file state."""
 
     def __init__(self, store: Store, path: Path, delivery_id: str, load_id: int, demo: bool) -> None:
         self.store = store
@@ -190,38 +204,106 @@ class _FileLoad:
         self.rejects = f"rejects_{load_id}"
         self.report = FileReport(file=str(path))
         self.types: dict[str, str] = {}
+        self.columns: list[str] = []
+        self.parquet = path.name.lower().endswith(".parquet")
 
-    # -- staging --------------------------------------------------------------------------------
+    # -- the header -----------------------------------------------------------------------------
 
-    def stage_file(self, cur: duckdb.DuckDBPyConnection) -> list[str]:
-        name = self.path.name.lower()
-        if name.endswith(".parquet"):
-            source = f"read_parquet({_literal(str(self.path))})"
+    def read_header(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """The file's columns and their types (CSV: all text); refuses unreadable files."""
+        if self.parquet:
             try:
-                described = cur.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+                described = cur.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(self.path))})").fetchall()
             except duckdb.Error as exc:
                 raise Refused(Problem("unreadable_file", f"not a readable Parquet file: {_first_line(exc)}")) from exc
-            columns = [str(r[0]) for r in described]
+            self.columns = [str(r[0]) for r in described]
             self.types = {str(r[0]): str(r[1]) for r in described}
         else:
-            columns = _csv_header(self.path)
-            if len(set(columns)) != len(columns):
-                dup = sorted({c for c in columns if columns.count(c) > 1})
+            self.columns = _csv_header(self.path)
+            if len(set(self.columns)) != len(self.columns):
+                dup = sorted({c for c in self.columns if self.columns.count(c) > 1})
                 raise Refused(Problem("duplicate_column", f"the header repeats columns: {', '.join(dup)}"))
-            spec = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in columns) + "}"
-            source = (
-                f"read_csv({_literal(str(self.path))}, header=true, auto_detect=false, delim=',', quote='\"', "
-                f"escape='\"', columns={spec}, store_rejects=true, rejects_table='{self.rejects}', "
-                f"rejects_scan='{self.rejects}_scan', encoding='utf-8')"
+            self.types = dict.fromkeys(self.columns, "VARCHAR")
+
+    def source(self, *, rejects: bool = False) -> str:
+        """The file as a relation of its own columns plus ``_row`` (1-based data row number)."""
+        path = _literal(str(self.path))
+        if self.parquet:
+            return (
+                f"(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
+                f"FROM read_parquet({path}, file_row_number=true))"
             )
-            self.types = dict.fromkeys(columns, "VARCHAR")
+        spec = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in self.columns) + "}"
+        log = ""
+        if rejects:
+            log = f", store_rejects=true, rejects_table='{self.rejects}', rejects_scan='{self.rejects}_scan'"
+        # Without store_rejects the reader raises at the first malformed row or invalid UTF-8.
+        return (
+            f"(SELECT row_number() OVER () AS _row, * FROM read_csv({path}, header=true, auto_detect=false, "
+            f"delim=',', quote='\"', escape='\"', columns={spec}, encoding='utf-8'{log}))"
+        )
+
+    def header_problems(self, catalog: Catalog, version: str) -> list[Problem]:
+        present = set(self.columns)
+        problems = []
+        missing = _mandatory_missing(catalog, present, version)
+        if missing:
+            problems.append(
+                Problem(
+                    "missing_column",
+                    f"mandatory FOCUS {version} columns are missing: {', '.join(missing)}",
+                    count=len(missing),
+                )
+            )
+        unknown = sorted(c for c in present if c not in catalog and not is_custom_column(c))
+        if unknown:
+            problems.append(
+                Problem(
+                    "unknown_column",
+                    f"columns that are not FOCUS {catalog.dataset.value} columns: {', '.join(unknown)}; "
+                    "custom columns must start with x_",
+                    count=len(unknown),
+                )
+            )
+        return problems
+
+    def rules(self, catalog: Catalog) -> list[Rule]:
+        """The row rules of the file's columns; raises Refused when a column's type cannot be converted."""
+        rules: list[Rule] = []
+        problems: list[Problem] = []
+        for column_id in self.columns:
+            if column_id not in catalog:
+                continue
+            try:
+                convert(catalog[column_id], self.types[column_id])
+            except WrongType as exc:
+                problems.append(Problem("wrong_type", str(exc), column=column_id))
+                continue
+            rules.extend(rules_for(catalog[column_id], self.types[column_id]))
+        if problems:
+            raise Refused(*problems)
+        pairs = (
+            [("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")]
+            if catalog.dataset is Dataset.COST_AND_USAGE
+            else [
+                ("ContractPeriodStart", "ContractPeriodEnd"),
+                ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd"),
+            ]
+        )
+        rules.extend(r for s, e in pairs if (r := period_rule(s, e, self.types)) is not None)
+        return rules
+
+    # -- the checked path: stage, check every rule, report ---------------------------------------
+
+    def stage_file(self, cur: duckdb.DuckDBPyConnection) -> None:
         try:
-            cur.execute(f"CREATE TEMP TABLE {self.stage} AS SELECT row_number() OVER () AS _row, * FROM {source}")
+            cur.execute(f"CREATE TEMP TABLE {self.stage} AS SELECT * FROM {self.source(rejects=True)}")
         except duckdb.Error as exc:
             raise Refused(Problem("unreadable_file", f"the file could not be parsed: {_first_line(exc)}")) from exc
-        if not name.endswith(".parquet"):
+        if not self.parquet:
             self._check_csv_rejects(cur)
-        return columns
+        staged = cur.execute(f"SELECT count(*) FROM {self.stage}").fetchone()
+        self.report.rows = int(staged[0]) if staged else 0
 
     def _check_csv_rejects(self, cur: duckdb.DuckDBPyConnection) -> None:
         rows = cur.execute(
@@ -253,37 +335,15 @@ class _FileLoad:
         self.report.rows += len({line_no for _, line_no in seen})
         raise Refused(*by_rule.values())
 
-    # -- checking -------------------------------------------------------------------------------
-
-    def check(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, present: list[str]) -> None:
-        rules: list[Rule] = []
-        problems: list[Problem] = []
-        for column_id in present:
-            if column_id not in catalog:
-                continue
-            try:
-                convert(catalog[column_id], self.types[column_id])
-            except WrongType as exc:
-                problems.append(Problem("wrong_type", str(exc), column=column_id))
-                continue
-            rules.extend(rules_for(catalog[column_id], self.types[column_id]))
-        if problems:
-            raise Refused(*problems)
-        pairs = (
-            [("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")]
-            if catalog.dataset is Dataset.COST_AND_USAGE
-            else [
-                ("ContractPeriodStart", "ContractPeriodEnd"),
-                ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd"),
-            ]
-        )
-        rules.extend(r for s, e in pairs if (r := period_rule(s, e, self.types)) is not None)
+    def check(self, cur: duckdb.DuckDBPyConnection, rules: list[Rule]) -> None:
+        """Count every rule's breaking rows in one pass over the stage; refuses with examples."""
         if not rules:
             return
         counts = cur.execute(
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {r.condition})" for r in rules) + f" FROM {self.stage}"
         ).fetchone()
         assert counts is not None
+        problems: list[Problem] = []
         for rule, count in zip(rules, counts, strict=True):
             if not count:
                 continue
@@ -305,7 +365,7 @@ class _FileLoad:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def select_list(self, catalog: Catalog, present: set[str], version: str) -> list[str]:
+    def select_list(self, catalog: Catalog, present: set[str]) -> list[str]:
         exprs = []
         for column in catalog.columns:
             if column.id in present:
@@ -324,42 +384,56 @@ class _FileLoad:
         return exprs
 
     def write(
-        self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, present: list[str], version: str, prior_loads: list[int]
+        self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, rows: str, guard: list[Rule], prior_loads: list[int]
     ) -> None:
-        present_set = set(present)
-        custom = [c for c in present if is_custom_column(c)]
+        """Insert ``rows`` (the file, or its stage), sorted, then replace what this delivery re-delivers.
+
+        Every ``guard`` rule is evaluated on the way: a row that breaks one makes the statement fail
+        (``error()``), as does a value the strict conversions cannot convert; the caller then takes the
+        checked path, which reports. One pass over the rows, one sort, one write.
+        """
+        custom = [c for c in self.columns if is_custom_column(c)]
         table = CU_TABLE if catalog.dataset is Dataset.COST_AND_USAGE else CC_TABLE
         for name in custom:
             cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(name)} VARCHAR")
             cur.execute("INSERT OR IGNORE INTO custom_columns VALUES (?, ?)", [catalog.dataset.value, name])
-        exprs = self.select_list(catalog, present_set, version)
+        exprs = self.select_list(catalog, set(self.columns))
         names = [quote(c.id) for c in catalog.columns] + [quote(c) for c in custom]
         values = exprs + [f"CAST({quote(c)} AS VARCHAR)" for c in custom]
         sort_key = CU_SORT_KEY if catalog.dataset is Dataset.COST_AND_USAGE else CC_SORT_KEY
         typed = {c.id: e for c, e in zip(catalog.columns, exprs, strict=True)}
         order = ", ".join(f"{typed[k]} NULLS LAST" for k in sort_key) + ", _row"
+        load_id = str(self.load_id)
+        if guard:
+            broken = " OR ".join(r.condition for r in guard)
+            load_id = f"CASE WHEN {broken} THEN error('a row breaks a FOCUS rule') ELSE {load_id} END"
 
-        keep = ", ".join(str(i) for i in prior_loads) or "-1"
+        base_row = cur.execute(f"SELECT coalesce(max(_row_id), 0) FROM {table}").fetchone()
+        assert base_row is not None
+        # _row_id numbers the rows in the sort order: the streaming row_number() keeps its input's order.
+        inserted = cur.execute(
+            f"INSERT INTO {table} (_row_id, _load_id, {', '.join(names)}) "
+            f"SELECT {int(base_row[0])} + row_number() OVER (), * FROM "
+            f"(SELECT {load_id}, {', '.join(values)} FROM {rows} ORDER BY {order})"
+        ).fetchone()
+        self.report.rows = int(inserted[0]) if inserted else 0
+        if self.report.rows == 0:
+            raise _Retry
+
+        keep = ", ".join(str(i) for i in [*prior_loads, self.load_id])
+        this = f"_load_id = {self.load_id}"
         if catalog.dataset is Dataset.COST_AND_USAGE:
-            scope = f"SELECT DISTINCT {typed['InvoiceIssuerName']}, {typed['BillingAccountId']}, {typed['BillingPeriodStart']} FROM {self.stage}"
+            scope = "InvoiceIssuerName, BillingAccountId, BillingPeriodStart"
             deleted = cur.execute(
-                f"DELETE FROM {table} WHERE (InvoiceIssuerName, BillingAccountId, BillingPeriodStart) IN ({scope}) "
+                f"DELETE FROM {table} WHERE ({scope}) IN (SELECT DISTINCT {scope} FROM {table} WHERE {this}) "
                 f"AND _load_id NOT IN ({keep})"
             ).fetchone()
         else:
             deleted = cur.execute(
                 f"DELETE FROM {table} WHERE ContractCommitmentId IN "
-                f"(SELECT {typed['ContractCommitmentId']} FROM {self.stage}) AND _load_id NOT IN ({keep})"
+                f"(SELECT ContractCommitmentId FROM {table} WHERE {this}) AND _load_id NOT IN ({keep})"
             ).fetchone()
         self.report.replaced_rows = int(deleted[0]) if deleted else 0
-        base_row = cur.execute(f"SELECT coalesce(max(_row_id), 0) + 1 FROM {table}").fetchone()
-        assert base_row is not None
-        inserted = cur.execute(
-            f"INSERT INTO {table} (_row_id, _load_id, {', '.join(names)}) "
-            f"SELECT {int(base_row[0])} + row_number() OVER (ORDER BY {order}) - 1, {self.load_id}, "
-            f"{', '.join(values)} FROM {self.stage} ORDER BY {order}"
-        ).fetchone()
-        self.report.rows = int(inserted[0]) if inserted else 0
         if catalog.dataset is Dataset.COST_AND_USAGE:
             # Periods wholly replaced by this delivery must not linger in the statistics.
             cur.execute(
@@ -368,9 +442,37 @@ class _FileLoad:
             )
             cur.execute(
                 "INSERT OR REPLACE INTO billing_periods "
-                f"SELECT DISTINCT {typed['BillingPeriodStart']}, {typed['BillingPeriodEnd']}, ? FROM {self.stage}",
+                f"SELECT DISTINCT BillingPeriodStart, BillingPeriodEnd, ? FROM {CU_TABLE} WHERE {this}",
                 [utc_now()],
             )
+
+    # -- the two paths --------------------------------------------------------------------------
+
+    def load_direct(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, version: str, prior: list[int]) -> None:
+        """Read, check, sort and write the file in one statement; _Retry when anything is amiss."""
+        if self.header_problems(catalog, version):
+            raise _Retry
+        rules = self.rules(catalog)
+        # The strict conversions raise on exactly the rows these rules flag: no need to test them twice.
+        guard = [r for r in rules if r.id not in ENFORCED_BY_CONVERSION]
+        try:
+            self.write(cur, catalog, self.source(), guard, prior)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise _Retry from exc
+
+    def load_checked(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, version: str, prior: list[int]) -> None:
+        """Stage the file, check every rule over all rows and report every problem; write when clean."""
+        self.stage_file(cur)
+        problems = self.header_problems(catalog, version)
+        if self.report.rows == 0:
+            problems.append(Problem("empty_file", "the file has a header but no data rows"))
+        if problems:
+            raise Refused(*problems)
+        rules = self.rules(catalog)
+        self.check(cur, rules)
+        self.write(cur, catalog, self.stage, [], prior)
 
 
 def _literal(text: str) -> str:
@@ -423,40 +525,21 @@ def _load_one(
     job = _FileLoad(store, path, delivery_id, int(row[0]), demo)
     try:
         cur.execute("BEGIN TRANSACTION")
-        columns = job.stage_file(cur)
-        present = set(columns)
+        job.read_header(cur)
+        present = set(job.columns)
         dataset = _detect_dataset(present)
         catalog = cost_and_usage() if dataset is Dataset.COST_AND_USAGE else contract_commitment()
         version = detect_version(present) if dataset is Dataset.COST_AND_USAGE else "1.3"
         job.report.dataset, job.report.focus_version = dataset.value, version
-        staged = cur.execute(f"SELECT count(*) FROM {job.stage}").fetchone()
-        job.report.rows = int(staged[0]) if staged else 0
-        unknown = sorted(c for c in present if c not in catalog and not is_custom_column(c))
-        missing = _mandatory_missing(catalog, present, version)
-        problems = []
-        if missing:
-            problems.append(
-                Problem(
-                    "missing_column",
-                    f"mandatory FOCUS {version} columns are missing: {', '.join(missing)}",
-                    count=len(missing),
-                )
-            )
-        if unknown:
-            problems.append(
-                Problem(
-                    "unknown_column",
-                    f"columns that are not FOCUS {dataset.value} columns: {', '.join(unknown)}; "
-                    "custom columns must start with x_",
-                    count=len(unknown),
-                )
-            )
-        if job.report.rows == 0:
-            problems.append(Problem("empty_file", "the file has a header but no data rows"))
-        if problems:
-            raise Refused(*problems)
-        job.check(cur, catalog, columns)
-        job.write(cur, catalog, columns, version, delivery_loads)
+        try:
+            job.load_direct(cur, catalog, version, delivery_loads)
+        except _Retry:
+            # Something is wrong with the file (or the direct path cannot tell): the checked path
+            # finds and reports every problem, or loads the file when there is none.
+            cur.execute("ROLLBACK")
+            job.report.rows = job.report.replaced_rows = 0
+            cur.execute("BEGIN TRANSACTION")
+            job.load_checked(cur, catalog, version, delivery_loads)
         cur.execute(
             "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -473,7 +556,7 @@ def _load_one(
             ],
         )
         Store.bump_data_version(cur)
-        cur.execute(f"DROP TABLE {job.stage}")
+        cur.execute(f"DROP TABLE IF EXISTS {job.stage}")
         cur.execute("COMMIT")
         job.report.status = "loaded"
         delivery_loads.append(job.load_id)

@@ -1,0 +1,231 @@
+"""Bench: ``load_files`` on a generated FOCUS file (CSV and Parquet) vs DuckDB's own typed read into a table.
+
+    .venv/bin/python bench/load.py [--rows 1000000] [--seed 42] [--repeat 3] [--profile]
+
+The demo generator makes ``rows`` Cost and Usage rows (cached data dir, see ``common.demo_store``); they
+are exported once, in a shuffled order (an export is not sorted the way the store keeps rows), as a FOCUS
+CSV (Date/Times written ``YYYY-MM-DDTHH:MM:SSZ``, JSON as text) and as Parquet (DECIMAL(38,18),
+TIMESTAMP, VARCHAR), cached under ``bench/.data/load-<rows>-<seed>/``. Then, in the same run and
+interleaved, the median of ``--repeat`` runs of:
+
+* ``load_files`` of the CSV / the Parquet file into a fresh data dir (staging, checks, sort, write);
+* the baseline: a fresh DuckDB file, ``CREATE TABLE t AS SELECT * FROM read_csv(file, header=true,
+  columns={explicit types}, timestampformat=...)`` / ``read_parquet(file)``.
+
+``ratio`` is baseline seconds / ours (a throughput ratio); the issue's target is >= 0.7. ``--profile``
+also prints the loader's slowest SQL statements of the last run of each format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from common import DATA, demo_store, machine
+
+from server.store.db import DB_FILE, Store
+from server.store.loader import load_files
+from server.store.schema import CU_SORT_KEY, CU_TABLE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
+from tools.catalog import DataType, cost_and_usage
+
+TARGET = 0.7
+BASELINE_TYPES = {DataType.DECIMAL: DECIMAL_TYPE, DataType.DATETIME: "TIMESTAMP"}
+
+
+def export(rows: int, seed: int) -> tuple[Path, Path]:
+    """The demo's Cost and Usage rows as a FOCUS CSV and a typed Parquet file (made once, then cached)."""
+    folder = DATA / f"load-{rows}-{seed}"
+    csv_path, parquet_path = folder / "cost_and_usage.csv", folder / "cost_and_usage.parquet"
+    if (folder / ".ready").exists():
+        return csv_path, parquet_path
+    source = demo_store(rows, seed)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    con = duckdb.connect(str(source / DB_FILE), read_only=True)
+    try:
+        con.execute("SET enable_progress_bar = false")
+        text = []
+        for column in cost_and_usage().columns:
+            c = quote(column.id)
+            if column.data_type is DataType.DATETIME:
+                text.append(f"strftime({c}, '{FOCUS_TIMESTAMP_FORMAT}') AS {c}")
+            elif column.data_type is DataType.JSON:
+                text.append(f"CAST({c} AS VARCHAR) AS {c}")
+            else:
+                text.append(c)
+        # A stable shuffle: the loader must sort, as it would for a real export.
+        rows_sql = f"FROM {CU_TABLE} ORDER BY hash(_row_id, {seed})"
+        con.execute(f"COPY (SELECT {', '.join(text)} {rows_sql}) TO '{csv_path}' (FORMAT csv, HEADER)")
+        con.execute(f"COPY (SELECT * EXCLUDE (_row_id, _load_id) {rows_sql}) TO '{parquet_path}' (FORMAT parquet)")
+    finally:
+        con.close()
+    (folder / ".ready").write_text(f"{time.perf_counter() - started:.1f}\n")
+    return csv_path, parquet_path
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="run-", dir=DATA))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Profiler:
+    """Times every SQL statement the loader runs (its cursors are wrapped while active)."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[float, str]] = []
+        self.active = False
+
+    def install(self) -> None:
+        original = Store.cursor
+        profiler = self
+
+        class Timed:
+            def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+                self._cur = cur
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return self._cur.execute(sql, *args)
+                finally:
+                    if profiler.active:
+                        profiler.statements.append((time.perf_counter() - started, " ".join(sql.split())))
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._cur, name)
+
+        Store.cursor = lambda store: Timed(original(store))  # type: ignore[assignment,method-assign,return-value]
+
+    def report(self, title: str, top: int = 6) -> None:
+        total = sum(t for t, _ in self.statements)
+        print(f"\n{title}: {total:.2f} s in {len(self.statements)} statements; the slowest:")
+        for seconds, sql in sorted(self.statements, reverse=True)[:top]:
+            print(f"  {seconds:7.2f} s  {sql[:110]}")
+        self.statements.clear()
+
+
+def ours(path: Path, rows: int) -> float:
+    with scratch() as data_dir:
+        store = Store(data_dir)
+        try:
+            started = time.perf_counter()
+            summary = load_files(store, [path])
+            seconds = time.perf_counter() - started
+            if not summary.ok or summary.files[0].rows != rows:
+                raise SystemExit(f"load_files failed on {path}: {summary.as_json()}")
+            check_row_order(store)
+        finally:
+            store.close()
+    return seconds
+
+
+def check_row_order(store: Store) -> None:
+    """Untimed: _row_id is 1..n in sort-key order, and the rows are stored in _row_id order."""
+    key = ", ".join(CU_SORT_KEY)
+    bad = store.con.execute(
+        f"SELECT count(*) FILTER (WHERE _row_id <> n), count(*) FILTER (WHERE k < prev), "
+        f"count(*) FILTER (WHERE _row_id <> physical) FROM (SELECT _row_id, row_number() OVER (ORDER BY _row_id) n, "
+        f"row_number() OVER (ORDER BY rowid) physical, ({key}) k, lag(({key})) OVER (ORDER BY _row_id) prev "
+        f"FROM {CU_TABLE})"
+    ).fetchone()
+    if bad != (0, 0, 0):
+        raise SystemExit(f"rows out of order after load_files: {bad}")
+
+
+def baseline(source: str) -> float:
+    with scratch() as folder:
+        con = duckdb.connect(str(folder / "raw.duckdb"), config={"temp_directory": str(folder / "tmp")})
+        try:
+            con.execute("SET enable_progress_bar = false")
+            started = time.perf_counter()
+            con.execute(f"CREATE TABLE t AS SELECT * FROM {source}")
+            return time.perf_counter() - started
+        finally:
+            con.close()
+
+
+def csv_source(path: Path) -> str:
+    header = path.open(encoding="utf-8").readline().rstrip("\n").split(",")
+    catalog = cost_and_usage()
+    types = ", ".join(f"'{c}': '{BASELINE_TYPES.get(catalog[c].data_type, 'VARCHAR')}'" for c in header)
+    return f"read_csv('{path}', header=true, timestampformat='{FOCUS_TIMESTAMP_FORMAT}', columns={{{types}}})"
+
+
+def check_same_totals(csv_path: Path, parquet_path: Path) -> Decimal:
+    """The two files hold the same money (so both cases load the same data)."""
+    con = duckdb.connect()
+    try:
+        a = con.execute(f"SELECT sum(BilledCost) FROM {csv_source(csv_path)}").fetchone()
+        b = con.execute(f"SELECT sum(BilledCost) FROM read_parquet('{parquet_path}')").fetchone()
+    finally:
+        con.close()
+    assert a is not None and b is not None and a[0] == b[0], (a, b)
+    return Decimal(a[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the loader's slowest SQL statements")
+    args = parser.parse_args()
+
+    print(machine())
+    csv_path, parquet_path = export(args.rows, args.seed)
+    total = check_same_totals(csv_path, parquet_path)
+    mib = {p: p.stat().st_size / 2**20 for p in (csv_path, parquet_path)}
+    print(
+        f"{args.rows:,} rows (BilledCost total {total}); CSV {mib[csv_path]:.0f} MiB, Parquet {mib[parquet_path]:.0f} MiB"
+    )
+    print(f"{csv_path.parent}\n")
+
+    profiler = Profiler()
+    if args.profile:
+        profiler.install()
+    cases: list[tuple[str, Callable[[], float]]] = [
+        ("load_files CSV", lambda: ours(csv_path, args.rows)),
+        ("duckdb read_csv", lambda: baseline(csv_source(csv_path))),
+        ("load_files Parquet", lambda: ours(parquet_path, args.rows)),
+        ("duckdb read_parquet", lambda: baseline(f"read_parquet('{parquet_path}')")),
+    ]
+    times: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for run in range(args.repeat):
+        for name, case in cases:
+            profiler.active = args.profile and run == args.repeat - 1
+            times[name].append(case())
+            if profiler.active and name.startswith("load_files"):
+                profiler.report(f"{name}, last run")
+            print(f"  run {run + 1}/{args.repeat} {name}: {times[name][-1]:.2f} s", file=sys.stderr)
+
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"\n{'case':<22}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'ratio':>7}{'target':>8}  result")
+    for name, _ in cases:
+        seconds = median[name]
+        line = f"{name:<22}{args.rows:>11,}{seconds:>9.2f}{args.rows / seconds:>11,.0f}"
+        if name.startswith("load_files"):
+            base = median["duckdb read_csv" if name.endswith("CSV") else "duckdb read_parquet"]
+            ratio = base / seconds
+            line += f"{ratio:>7.2f}{TARGET:>8.1f}  {'PASS' if ratio >= TARGET else 'FAIL'}"
+        print(line)
+    print(f"\nmedian of {args.repeat}; ratio = DuckDB seconds / load_files seconds (throughput ratio)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+"""The HTTP client of upstream mode: one aiohttp session per process, retries, and our error tree.
+
+Owns how focus-api talks to a remote FOCUS API: the base URL; the ``FINOPS_FOUNDATION_TOKEN`` bearer,
+the only credential ever sent upstream (our own clients' tokens never are) and never logged; connect and
+total timeouts; retries with exponential backoff and jitter on connection errors, timeouts, 429 and 5xx
+(``Retry-After`` honoured) within a total retry budget; size-capped bodies; and the mapping of every
+failure to ``upstream_unavailable``, ``upstream_timeout`` or ``upstream_error`` (upstream status in
+``details.upstreamStatus``). What a body must contain is checked by ``upstream_contract``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import anyio
+import structlog
+from pydantic import SecretStr
+
+from server.settings import Settings
+from tools import __version__
+from tools.errors import (
+    FocusApiError,
+    InvalidArgument,
+    InvalidPageToken,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# Bodies above this are parsed (and checked) in a worker thread, off the event loop.
+_THREAD_PARSE_BYTES = 256 * 1024
+_ERROR_BODY_BYTES = 64 * 1024
+CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry: attempts in all, and a wall-clock budget across them."""
+
+    max_attempts: int = 3
+    budget_seconds: float = 30.0
+    backoff_seconds: float = 0.25
+    max_backoff_seconds: float = 5.0
+
+    def backoff(self, retry: int) -> float:
+        """Exponential backoff with jitter before retry number ``retry`` (1-based): half fixed, half random."""
+        cap = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (retry - 1))
+        return cap / 2 + random.uniform(0, cap / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    base_url: str
+    token: SecretStr | None = None
+    connect_timeout: float = 5.0
+    timeout: float = 60.0
+    retry: RetryPolicy = RetryPolicy()
+    max_response_bytes: int = 256 * 1024 * 1024
+    max_connections: int = 32
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UpstreamConfig:
+        assert settings.upstream_url is not None
+        return cls(
+            base_url=settings.upstream_url.rstrip("/"),
+            token=settings.finops_foundation_token,
+            connect_timeout=settings.upstream_connect_timeout_seconds,
+            timeout=settings.upstream_timeout_seconds,
+            retry=RetryPolicy(
+                max_attempts=settings.upstream_max_attempts,
+                budget_seconds=settings.upstream_retry_budget_seconds,
+                backoff_seconds=settings.upstream_backoff_seconds,
+            ),
+            max_response_bytes=settings.upstream_max_response_bytes,
+            max_connections=settings.upstream_max_connections,
+        )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class UpstreamNotFound(UpstreamError):
+    """The upstream answered 404: a wrong base URL for a list, or an unknown job for a status call."""
+
+
+@dataclass(slots=True)
+class _Failure:
+    """Why one attempt failed, whether another may be tried, and the error to raise if not."""
+
+    error: FocusApiError
+    retryable: bool
+    retry_after: float | None = None
+    detail: str | None = None  # for the server log only
+
+
+def _error_body(raw: bytes) -> dict[str, Any]:
+    """The upstream's ``{code, message, details}`` error body, or {} when it sent something else."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _parse_json(raw: bytes, what: str, status: int) -> Any:
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise UpstreamError(
+            f"the upstream FOCUS API answered {what} with a body that is not valid JSON",
+            {"upstreamStatus": status, "operation": what},
+        ) from None
+
+
+class UpstreamClient:
+    """Calls a remote FOCUS API. ``sleep`` and ``clock`` are injectable so tests never wait for real."""
+
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        session: aiohttp.ClientSession,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._session = session
+        self._sleep = sleep
+        self._clock = clock
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, config: UpstreamConfig, **kwargs: Any) -> AsyncIterator[UpstreamClient]:
+        """The process's one session, closed on exit (the lifespan owns it)."""
+        timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout)
+        connector = aiohttp.TCPConnector(limit=config.max_connections)
+        headers = {"User-Agent": f"focus-api/{__version__} (upstream mode)", "Accept": "application/json"}
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector, headers=headers) as session:
+            yield cls(config, session, **kwargs)
+
+    def url(self, path: str) -> str:
+        return self.config.base_url + path
+
+    def resolve(self, url: str) -> str:
+        """An absolute URL for a link the upstream gave (it may be relative to the base URL)."""
+        return urljoin(self.config.base_url + "/", url)
+
+    def _auth(self, url: str) -> dict[str, str]:
+        """The FINOPS bearer, and only for the upstream's own origin (a presigned URL elsewhere gets none)."""
+        token = self.config.token.get_secret_value() if self.config.token is not None else ""
+        if not token or _origin(url) != _origin(self.config.base_url):
+            return {}
+        return {"Authorization": f"Bearer {token}"}
+
+    # -- JSON calls -----------------------------------------------------------------------------------
+
+    async def get_json(self, path: str, params: Mapping[str, str], check: Callable[[Any], T]) -> T:
+        """GET ``path`` and return ``check(parsed body)``; idempotent, so every transient failure is retried."""
+        return await self._json("GET", path, params=params, body=None, check=check, idempotent=True)
+
+    async def post_json(
+        self, path: str, body: Mapping[str, Any], check: Callable[[Any], T], headers: Mapping[str, str] | None = None
+    ) -> T:
+        """POST a JSON body; not idempotent, so retried only when the request surely was not acted on."""
+        return await self._json("POST", path, params=None, body=body, check=check, idempotent=False, headers=headers)
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        check: Callable[[Any], T],
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        what = f"{method} {path}"
+
+        async def consume(resp: aiohttp.ClientResponse) -> bytes:
+            return await self._read(resp, self.config.max_response_bytes, what)
+
+        status, raw = await self._call(method, self.url(path), params, body, idempotent, consume, headers=headers)
+
+        def parse_and_check() -> T:
+            return check(_parse_json(raw, what, status))
+
+        if len(raw) > _THREAD_PARSE_BYTES:
+            return await anyio.to_thread.run_sync(parse_and_check)
+        return parse_and_check()
+
+    async def _read(self, resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+        too_big = UpstreamError(
+            f"the upstream FOCUS API answered {what} with more than {limit} bytes; ask for smaller pages",
+            {"upstreamStatus": resp.status, "limitBytes": limit},
+        )
+        if resp.content_length is not None and resp.content_length > limit:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- streamed downloads ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def stream(self, url: str) -> AsyncIterator[tuple[int | None, AsyncIterator[bytes]]]:
+        """GET ``url`` and yield (Content-Length, its body as chunks); retried until the first byte arrives.
+
+        No total timeout (a big file takes what it takes), but a stall longer than the timeout between
+        two reads fails it.
+        """
+        target = self.resolve(url)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.config.connect_timeout, sock_read=self.config.timeout)
+
+        async def keep(resp: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
+            return resp
+
+        _, resp = await self._call("GET", target, None, None, True, keep, keep_open=True, timeout=timeout)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+                    yield chunk
+            except TimeoutError:
+                raise UpstreamTimeout("the upstream FOCUS API stalled while sending an export file") from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamUnavailable(
+                    "the upstream FOCUS API broke off while sending an export file; download it again",
+                    {"reason": type(exc).__name__},
+                ) from None
+
+        try:
+            yield resp.content_length, chunks()
+        finally:
+            resp.release()
+
+    # -- the attempt loop -----------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        idempotent: bool,
+        consume: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        *,
+        keep_open: bool = False,
+        timeout: aiohttp.ClientTimeout | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, T]:
+        """Send until a 2xx is consumed, a failure is final, or the attempts or the retry budget run out."""
+        started = self._clock()
+        what = f"{method} {urlsplit(url).path}"
+        extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = await self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers={**(headers or {}), **self._auth(url)},
+                    allow_redirects=False,
+                    **extra,
+                )
+                try:
+                    if 200 <= resp.status < 300:
+                        result = await consume(resp)
+                        if not keep_open:
+                            resp.release()
+                        return resp.status, result
+                    failure = await self._status_failure(resp, what, idempotent)
+                except BaseException:
+                    resp.release()
+                    raise
+                resp.release()
+            except FocusApiError:
+                raise
+            except aiohttp.ConnectionTimeoutError as exc:
+                # Not connected yet, so nothing was sent: safe to retry even a POST.
+                failure = _Failure(self._timeout(what), retryable=True, detail=repr(exc))
+            except TimeoutError as exc:
+                failure = _Failure(self._timeout(what), retryable=idempotent, detail=repr(exc))
+            except aiohttp.ClientConnectorError as exc:
+                failure = _Failure(self._unreachable(what, exc), retryable=True, detail=str(exc))
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                failure = _Failure(self._unreachable(what, exc), retryable=idempotent, detail=repr(exc))
+
+            policy = self.config.retry
+            delay = max(policy.backoff(attempt), failure.retry_after or 0.0)
+            within_budget = self._clock() - started + delay <= policy.budget_seconds
+            if not failure.retryable or attempt >= policy.max_attempts or not within_budget:
+                failure.error.details["attempts"] = attempt
+                log.warning(
+                    "upstream call failed",
+                    operation=what,
+                    attempts=attempt,
+                    code=failure.error.code,
+                    detail=failure.detail or failure.error.message,
+                )
+                raise failure.error
+            log.info(
+                "upstream call retried",
+                operation=what,
+                attempt=attempt,
+                delay=round(delay, 3),
+                detail=failure.detail or failure.error.message,
+            )
+            await self._sleep(delay)
+
+    def _timeout(self, what: str) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"the upstream FOCUS API did not answer {what} in time "
+            f"(connect {self.config.connect_timeout:g} s, total {self.config.timeout:g} s); try again later",
+            {"operation": what},
+        )
+
+    def _unreachable(self, what: str, exc: Exception) -> UpstreamUnavailable:
+        # Said without host or address (those stay in the server log): clients need not learn our topology.
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            reason = "its host name does not resolve"
+        elif getattr(getattr(exc, "os_error", None), "errno", None) == errno.ECONNREFUSED:
+            reason = "connection refused"
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            reason = "cannot connect"
+        elif isinstance(exc, aiohttp.ServerDisconnectedError):
+            reason = "it closed the connection"
+        else:
+            reason = type(exc).__name__
+        return UpstreamUnavailable(
+            f"cannot reach the upstream FOCUS API for {what} ({reason}); try again later",
+            {"operation": what, "reason": reason},
+        )
+
+    async def _status_failure(self, resp: aiohttp.ClientResponse, what: str, idempotent: bool) -> _Failure:
+        """A non-2xx answer: retryable (429, 5xx) or final; 4xx errors raise at once."""
+        status = resp.status
+        try:
+            raw = await self._read(resp, _ERROR_BODY_BYTES, what)
+        except (FocusApiError, aiohttp.ClientError, TimeoutError):
+            raw = b""
+        body = _error_body(raw)
+        upstream: dict[str, Any] = {k: body[k] for k in ("code", "message") if isinstance(body.get(k), str)}
+        if upstream and isinstance(body.get("details"), dict):
+            upstream["details"] = body["details"]
+        details: dict[str, Any] = {"upstreamStatus": status, "operation": what} | (
+            {"upstream": upstream} if upstream else {}
+        )
+        message = upstream.get("message")
+        if status == 429:
+            wait = retry_after_seconds(resp.headers.get("Retry-After"))
+            return _Failure(
+                UpstreamUnavailable(
+                    "the upstream FOCUS API is rate limiting this server and the retry budget ran out; try again later",
+                    details | ({"retryAfterSeconds": round(wait)} if wait is not None else {}),
+                ),
+                retryable=True,
+                retry_after=wait,
+            )
+        if status >= 500:
+            wait = retry_after_seconds(resp.headers.get("Retry-After"))
+            # A POST that failed with 500 may have been acted on; 502/503/504 come before the application.
+            return _Failure(
+                UpstreamUnavailable(
+                    f"the upstream FOCUS API failed with HTTP {status}"
+                    + (f" ({message})" if message else "")
+                    + "; try again later",
+                    details,
+                ),
+                retryable=idempotent or status in (502, 503, 504),
+                retry_after=wait,
+            )
+        if 300 <= status < 400:
+            raise UpstreamError(
+                f"the upstream FOCUS API redirected {what} (HTTP {status}); set FOCUS_API_UPSTREAM_URL to the "
+                "final URL",
+                details,
+            )
+        if status in (401, 403):
+            raise UpstreamError(
+                f"the upstream FOCUS API refused this server's credentials (HTTP {status}); the operator should "
+                "check FINOPS_FOUNDATION_TOKEN",
+                details,
+            )
+        if status == 404:
+            raise UpstreamNotFound(
+                f"the upstream FOCUS API has no {urlsplit(str(resp.url)).path} (HTTP 404); check "
+                "FOCUS_API_UPSTREAM_URL",
+                details,
+            )
+        if status == 400 and body.get("code") == "invalid_page_token":
+            raise InvalidPageToken(message or "the upstream refused the page token; start again", details)
+        if status == 400 and message:
+            # The caller's own mistake (e.g. a filter value the upstream refuses): theirs to fix.
+            raise InvalidArgument(f"the upstream FOCUS API refused the request: {message}", details)
+        raise UpstreamError(
+            f"the upstream FOCUS API answered {what} with HTTP {status}" + (f": {message}" if message else ""),
+            details,
+        )
