@@ -210,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _data_dir_busy(exc: BaseException) -> bool:
     """DuckDB refused to open the store because another process holds its lock."""
-    return type(exc).__name__ == "IOException" and "Conflicting lock" in str(exc)
+    import duckdb
+
+    return isinstance(exc, duckdb.IOException) and "Conflicting lock" in str(exc)
 
 
 def main(argv: list[str] | None = None) -> None:

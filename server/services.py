@@ -107,8 +107,9 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
 @asynccontextmanager
 async def running_upstream(settings: Settings) -> AsyncIterator[Services]:
     """Upstream mode: one HTTP session to the remote FOCUS API for the process, closed on exit."""
-    from server.sources.upstream import UpstreamExports, UpstreamSource
+    from server.sources.upstream import UpstreamSource
     from server.sources.upstream_client import UpstreamClient, UpstreamConfig
+    from server.sources.upstream_exports import UpstreamExports
 
     secret = settings.page_token_secret()
     async with UpstreamClient.open(UpstreamConfig.from_settings(settings)) as client:

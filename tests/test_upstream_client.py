@@ -28,8 +28,9 @@ from server.auth import TokenStore
 from server.rest_adapter import create_app
 from server.services import running_services
 from server.settings import Settings
-from server.sources.upstream import JOB_PREFIX, UpstreamExports, UpstreamSource
+from server.sources.upstream import UpstreamSource
 from server.sources.upstream_client import RetryPolicy, UpstreamClient, UpstreamConfig, retry_after_seconds
+from server.sources.upstream_exports import JOB_PREFIX, UpstreamExports
 from tools import handlers, wire
 from tools.context import MCP_LIMITS, REST_LIMITS, ExportRequest, Limits, ToolContext
 from tools.errors import (
@@ -50,6 +51,8 @@ from tools.models import (
 )
 from tools.pagination import PageTokens
 from tools.source import CostFilters, Scope
+from tools.summaries import list_cost_and_usage_values, summarize_cost_and_usage
+from tools.summary_models import ListCostAndUsageValuesInput, SummarizeCostAndUsageInput
 
 BASE = "http://upstream.test/focus/v1"
 FINOPS = "finops-foundation-secret"
@@ -464,6 +467,94 @@ async def test_a_scoped_principal_is_refused_rather_than_shown_every_account(ups
     assert upstream.sent() == []
 
 
+SUMMARY = re.compile(re.escape(BASE) + r"/cost-and-usage/summary(\?.*)?$")
+VALUES = re.compile(re.escape(BASE) + r"/cost-and-usage/values(\?.*)?$")
+
+
+def summary_body(rows: list[dict[str, Any]], group_count: int | None = None) -> str:
+    totals = [{"BillingCurrency": "USD", "EffectiveCost": Decimal("6.000000000000000001"), "rowCount": 9}]
+    body = {
+        "groupBy": ["ServiceName"],
+        "metrics": ["EffectiveCost"],
+        "data": rows,
+        "totals": totals,
+        "groupCount": len(rows) if group_count is None else group_count,
+        "dataLastUpdated": UPDATED,
+        "dataCompleteness": "Complete",
+    }
+    return wire.dumps(body).decode()
+
+
+def group(name: str, cost: str, other: bool = False) -> dict[str, Any]:
+    return {
+        "BillingCurrency": "USD",
+        "ServiceName": name,
+        "EffectiveCost": Decimal(cost),
+        "rowCount": 3,
+        "other": other,
+    }
+
+
+async def test_a_summary_is_the_upstreams_with_exact_sums(upstream: Upstream) -> None:
+    rows = [group("AmazonEC2", "5.000000000000000001"), group("Other", "1", other=True)]
+    upstream.mock.get(SUMMARY, body=summary_body(rows, group_count=4))
+    args = SummarizeCostAndUsageInput(groupBy=["ServiceName"], top=1, savings=True, providerName="AWS")
+    answer = await summarize_cost_and_usage(args, context(upstream))
+    (call,) = upstream.sent()
+    assert call.kwargs["params"] == {
+        "providerName": "AWS",
+        "groupBy": "ServiceName",
+        "metrics": "EffectiveCost,ListCost",
+        "sort": "EffectiveCost",
+        "savings": "true",
+        "top": "1",
+    }
+    assert answer.data[0].model_dump()["EffectiveCost"] == Decimal("5.000000000000000001")
+    assert answer.totals[0].model_dump()["EffectiveCost"] == Decimal("6.000000000000000001")
+    assert answer.groupCount == 4
+    assert answer.dataLastUpdated == UPDATED
+    assert answer.dataCompleteness == "Complete"
+
+
+async def test_a_summary_is_cut_to_this_transports_groups_per_currency_and_says_so(upstream: Upstream) -> None:
+    upstream.mock.get(SUMMARY, body=summary_body([group(f"S{i}", str(9 - i)) for i in range(3)]))
+    small = Limits(default_page_size=2, max_page_size=2, transport="MCP")
+    answer = await summarize_cost_and_usage(
+        SummarizeCostAndUsageInput(groupBy=["ServiceName"]), context(upstream, small)
+    )
+    assert [r.model_dump()["ServiceName"] for r in answer.data] == ["S0", "S1"]
+    assert answer.truncated is not None
+
+
+async def test_a_summary_group_that_was_not_asked_for_is_a_contract_violation(upstream: Upstream) -> None:
+    upstream.mock.get(SUMMARY, body=summary_body([group("AmazonEC2", "1") | {"RegionId": "us-east-1"}]))
+    with pytest.raises(UpstreamError, match="'RegionId', which was not asked for"):
+        await summarize_cost_and_usage(SummarizeCostAndUsageInput(groupBy=["ServiceName"]), context(upstream))
+
+
+async def test_an_upstream_without_the_summary_route_says_so(upstream: Upstream) -> None:
+    upstream.mock.get(SUMMARY, status=404, body='{"code": "not_found", "message": "no route"}')
+    with pytest.raises(UpstreamError, match="does not offer summarizecostandusage"):
+        await summarize_cost_and_usage(SummarizeCostAndUsageInput(), context(upstream))
+
+
+async def test_distinct_values_page_through_the_upstream_with_sealed_tokens(upstream: Upstream) -> None:
+    value = {"value": "AmazonEC2", "rowCount": 7, "effectiveCost": [{"BillingCurrency": "USD", "EffectiveCost": 1}]}
+    upstream.mock.get(VALUES, body=envelope([value], next_token="values-token", total=2))
+    upstream.mock.get(VALUES, body=envelope([value | {"value": "AmazonS3"}], total=2))
+    ctx = context(upstream)
+    args = ListCostAndUsageValuesInput(column="ServiceName", search="amazon", pageSize=1)
+    first = await list_cost_and_usage_values(args, ctx)
+    assert first.data[0].effectiveCost[0].EffectiveCost == Decimal(1)
+    assert first.nextPageToken is not None and "values-token" not in first.nextPageToken
+    second = await list_cost_and_usage_values(args.model_copy(update={"pageToken": first.nextPageToken}), ctx)
+    assert second.data[0].value == "AmazonS3"
+    assert second.nextPageToken is None
+    params = [call.kwargs["params"] for call in upstream.sent()]
+    assert params[0] == {"column": "ServiceName", "searchMode": "contains", "search": "amazon", "pageSize": "1"}
+    assert params[1]["pageToken"] == "values-token"
+
+
 # --- exports ---------------------------------------------------------------------------------------
 
 
@@ -486,10 +577,26 @@ async def test_export_jobs_are_namespaced_bound_to_their_owner_and_point_at_our_
     assert done.downloadUrl == ours
     assert done.files[0].downloadUrl == ours
     assert done.appliedScope is None, "the upstream's principal is not our caller"
-    for stranger in (context(upstream, principal="bob"), alice):
-        job_id = started.jobId if stranger is not alice else f"{JOB_PREFIX}abc123.forged"
-        with pytest.raises(NotFound):
-            await handlers.get_export_status(GetExportStatusInput(jobId=job_id), stranger)
+
+
+@pytest.mark.parametrize(
+    ("job_id", "caller"),
+    [
+        ("up-abc123.<alice's mac>", "bob"),
+        ("up-abc123.forged", "alice"),
+        ("up-abc123.ünïcödé", "alice"),
+        ("abc123", "alice"),
+    ],
+)
+async def test_someone_elses_forged_or_foreign_job_id_is_not_found_and_never_asked_upstream(
+    upstream: Upstream, job_id: str, caller: str
+) -> None:
+    same_secret_as_the_context = UpstreamExports(upstream.client, base_url="http://ours.test", secret=b"test-secret")
+    alices = same_secret_as_the_context.job_id("abc123", "alice")
+    job_id = job_id.replace("<alice's mac>", alices.rpartition(".")[2])
+    with pytest.raises(NotFound):
+        await handlers.get_export_status(GetExportStatusInput(jobId=job_id), context(upstream, principal=caller))
+    assert upstream.sent() == []
 
 
 async def test_an_idempotency_key_goes_upstream_made_distinct_per_caller(upstream: Upstream) -> None:

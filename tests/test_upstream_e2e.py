@@ -1,5 +1,7 @@
 """Upstream mode end to end, no mocks: instance B fronts instance A and answers exactly what A answers.
 
+Every tool (the seed's five, the summary and the distinct values), over REST and MCP.
+
 A is ``focus-api serve`` on a data dir loaded with the shared samples (AWS 1.3 Cost and Usage and
 Contract Commitment, the consolidated multi-provider file and GCP 1.2, in one ``load`` call); it accepts
 only A's token. B is ``focus-api serve --upstream <A's REST URL>`` with ``FINOPS_FOUNDATION_TOKEN`` set
@@ -13,7 +15,6 @@ import base64
 import hashlib
 import json
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ import pytest
 from conftest import AWS_13, AWS_CC, CONSOLIDATED, GCP_12, decimal_sums
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from test_e2e import FOCUS_API, SHUTDOWN_SECONDS, clean_env, eventually, free_ports, wait_until_ready
+from serving import FOCUS_API, Server, clean_env, free_ports
 
 from tools import wire
 from tools.catalog import DataType, contract_commitment, cost_and_usage
@@ -66,10 +67,16 @@ COMMITMENT_FILTERS: list[dict[str, str]] = [
 
 @dataclass(frozen=True)
 class Instance:
-    rest: str
-    mcp: str
+    server: Server
     token: str
-    log: Path
+
+    @property
+    def rest(self) -> str:
+        return self.server.rest
+
+    @property
+    def mcp(self) -> str:
+        return self.server.mcp
 
     @property
     def bearer(self) -> dict[str, str]:
@@ -77,28 +84,23 @@ class Instance:
 
 
 @contextmanager
-def serving(work: Path, token: str, *args: str | Path, **env: str) -> Iterator[Instance]:
-    """``focus-api serve`` on free loopback ports, ready on both; SIGTERM at the end must exit 0."""
+def serving(work: Path, token: str, data_dir: Path, *args: str, **env: str) -> Iterator[Instance]:
+    """``focus-api serve ARGS`` with ``token`` as its only client token; SIGTERM at the end must exit 0."""
     rest_port, mcp_port = free_ports(2)
     log = work / "server.log"
     environment = clean_env(FOCUS_API_TOKENS=token, FOCUS_API_TOKEN_SECRET=f"secret-of-{work.name}", **env)
-    command = [FOCUS_API, "serve", "--rest-port", str(rest_port), "--mcp-port", str(mcp_port), *args]
+    command = [FOCUS_API, "serve", "--rest-port", str(rest_port), "--mcp-port", str(mcp_port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
-    instance = Instance(f"http://127.0.0.1:{rest_port}", f"http://127.0.0.1:{mcp_port}/mcp", token, log)
+        proc = subprocess.Popen(
+            [*command, "--data-dir", data_dir, *args], stdout=out, stderr=subprocess.STDOUT, env=environment
+        )
+    server = Server(proc, rest_port, mcp_port, data_dir, log)
     try:
-        metadata = f"http://127.0.0.1:{mcp_port}/.well-known/oauth-protected-resource/mcp"
-        wait_until_ready(proc, [f"{instance.rest}/healthz", metadata], log)
-        yield instance
+        server.wait_until_ready()
+        yield Instance(server, token)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=SHUTDOWN_SECONDS)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(f"still running {SHUTDOWN_SECONDS}s after SIGTERM:\n{log.read_text()}") from None
-    text = log.read_text()
+        code = server.stop()
+    text = server.log_text()
     assert code == 0, f"exited with {code} after SIGTERM:\n{text}"
     assert A_TOKEN not in text and B_TOKEN not in text, "a token leaked into a server log"
 
@@ -120,15 +122,14 @@ def loaded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def a(loaded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    with serving(tmp_path_factory.mktemp("a"), A_TOKEN, "--data-dir", loaded_dir) as instance:
+    with serving(tmp_path_factory.mktemp("a"), A_TOKEN, loaded_dir) as instance:
         yield instance
 
 
 @pytest.fixture(scope="module")
 def b(a: Instance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     work = tmp_path_factory.mktemp("b")
-    args = ("--upstream", a.rest, "--data-dir", work / "data")
-    with serving(work, B_TOKEN, *args, FINOPS_FOUNDATION_TOKEN=A_TOKEN) as instance:
+    with serving(work, B_TOKEN, work / "data", "--upstream", a.rest, FINOPS_FOUNDATION_TOKEN=A_TOKEN) as instance:
         yield instance
 
 
@@ -258,6 +259,54 @@ async def test_an_mcp_walk_through_b_is_the_same_walk_on_a(
         assert through_b[0]["truncated"] is not None, "the budget cut the first page"
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"groupBy": "ServiceName", "top": "3", "savings": "true"},
+        {"groupBy": "ServiceProviderName,month", "metrics": "BilledCost,EffectiveCost", "sort": "+BilledCost"},
+        {"groupBy": "ConsumedUnit", "metrics": "ConsumedQuantity", "providerName": "AWS"},
+        {"groupBy": "tag:env"},
+    ],
+    ids=lambda p: p["groupBy"],
+)
+async def test_a_summary_through_b_is_as_a_sums_it(a: Instance, b: Instance, params: dict[str, str]) -> None:
+    async with aiohttp.ClientSession(headers=a.bearer) as http:
+        from_a = await get(http, f"{a.rest}/cost-and-usage/summary", **params)
+    async with aiohttp.ClientSession(headers=b.bearer) as http:
+        through_b = await get(http, f"{b.rest}/cost-and-usage/summary", **params)
+    assert through_b == from_a
+    assert through_b["totals"], "the summary is not empty"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"column": "ServiceName"}, {"column": "RegionId", "search": "us", "searchMode": "prefix"}],
+    ids=lambda p: p["column"],
+)
+async def test_a_walk_of_distinct_values_through_b_is_a_walk_on_a(
+    a: Instance, b: Instance, params: dict[str, str]
+) -> None:
+    from_a = await rest_pages(a, "/cost-and-usage/values", params, page_size=3)
+    through_b = await rest_pages(b, "/cost-and-usage/values", params, page_size=3)
+    assert_same_walk(through_b, from_a)
+    assert len(through_b) > 1, "the walk took several pages"
+
+
+async def test_a_summary_over_mcp_through_b_is_as_a_sums_it(a: Instance, b: Instance) -> None:
+    args = {"groupBy": ["ServiceCategory", "BillingAccountId"], "metrics": ["EffectiveCost", "ListCost"]}
+    answers = []
+    for server in (a, b):
+        async with (
+            httpx2.AsyncClient(headers=server.bearer, timeout=30) as http,
+            Client(streamable_http_client(server.mcp, http_client=http)) as client,
+        ):
+            result = await client.call_tool("summarizecostandusage", args)
+        assert not result.is_error, result.content
+        answers.append(result.structured_content)
+    from_a, through_b = answers
+    assert through_b == from_a
+
+
 async def test_schema_metadata_through_b_is_as_a_with_its_origin_stated(a: Instance, b: Instance) -> None:
     async with aiohttp.ClientSession(headers=a.bearer) as http:
         from_a = await get(http, f"{a.rest}/schema")
@@ -284,7 +333,7 @@ async def test_an_export_through_b_downloads_what_a_lists_with_the_promised_chec
             assert job["status"] in ("Pending", "Processing", "Complete"), job
             return job if job["status"] == "Complete" else None
 
-        job = await eventually(complete)
+        job = await b.server.until_async(complete, "the export through B to complete")
         contents: dict[str, bytes] = {}
         for file in job["files"]:
             assert file["downloadUrl"].startswith(f"{b.rest}/cost-and-usage/export/{started['jobId']}/files/")
@@ -328,7 +377,7 @@ async def test_an_export_file_is_readable_as_an_mcp_resource_through_b(b: Instan
             assert result.structured_content is not None
             return result if result.structured_content["status"] == "Complete" else None
 
-        done = await eventually(complete)
+        done = await b.server.until_async(complete, "the MCP export through B to complete")
         (link,) = [c for c in done.content if getattr(c, "type", "") == "resource_link"]
         resource = await client.read_resource(str(link.uri))
     (content,) = resource.contents
@@ -363,8 +412,8 @@ async def test_a_page_token_of_a_is_refused_by_b(a: Instance, b: Instance) -> No
 
 async def test_an_unreachable_upstream_is_upstream_unavailable_over_rest_and_mcp(tmp_path: Path) -> None:
     (closed,) = free_ports(1)
-    args = ("--upstream", f"http://127.0.0.1:{closed}", "--data-dir", tmp_path / "data")
-    with serving(tmp_path, B_TOKEN, *args, FINOPS_FOUNDATION_TOKEN=A_TOKEN) as down:
+    upstream = f"http://127.0.0.1:{closed}"
+    with serving(tmp_path, B_TOKEN, tmp_path / "data", "--upstream", upstream, FINOPS_FOUNDATION_TOKEN=A_TOKEN) as down:
         async with aiohttp.ClientSession(headers=down.bearer) as http, http.get(f"{down.rest}/cost-and-usage") as resp:
             body = await resp.json()
         async with (
@@ -377,4 +426,4 @@ async def test_an_unreachable_upstream_is_upstream_unavailable_over_rest_and_mcp
     assert body["details"]["reason"] == "connection refused"
     assert result.is_error
     assert json.loads(result.content[0].text)["code"] == "upstream_unavailable"  # type: ignore[union-attr]
-    assert "Traceback" not in down.log.read_text()
+    assert "Traceback" not in down.server.log_text()

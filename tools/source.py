@@ -106,6 +106,8 @@ class Summary:
     rows: list[Row]
     totals: list[Row]
     group_count: int
+    # Set by relaying sources (upstream mode), as on Page.
+    envelope: Envelope | None = None
 
 
 @dataclass(frozen=True, slots=True)

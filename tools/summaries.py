@@ -59,8 +59,14 @@ async def summarize_cost_and_usage(args: SummarizeCostAndUsageInput, ctx: ToolCo
         totals=[SummaryRow(**_with_savings(t, args.savings)) for t in summary.totals],
         groupCount=summary.group_count,
         truncated=cut,
-        dataLastUpdated=format_instant(state.last_updated),
-        dataCompleteness="Empty" if not summary.totals else await ctx.source.completeness(filters),
+        dataLastUpdated=format_instant(summary.envelope.last_updated if summary.envelope else state.last_updated),
+        dataCompleteness=(
+            summary.envelope.completeness
+            if summary.envelope
+            else "Empty"
+            if not summary.totals
+            else await ctx.source.completeness(filters)
+        ),
         appliedScope=ctx.applied_scope(),
     )
 
@@ -89,7 +95,13 @@ async def list_cost_and_usage_values(
         data=page.rows,
         nextPageToken=token,
         totalRecords=page.total,
-        dataLastUpdated=format_instant(state.last_updated),
-        dataCompleteness="Empty" if page.total == 0 else await ctx.source.completeness(filters),
+        dataLastUpdated=format_instant(page.envelope.last_updated if page.envelope else state.last_updated),
+        dataCompleteness=(
+            page.envelope.completeness
+            if page.envelope
+            else "Empty"
+            if page.total == 0
+            else await ctx.source.completeness(filters)
+        ),
         appliedScope=ctx.applied_scope(),
     )

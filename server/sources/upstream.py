@@ -1,8 +1,9 @@
-"""Upstream mode: the tools' ``Source`` and the export service, served by a remote FOCUS API.
+"""Upstream mode: the tools' ``Source`` served by a remote FOCUS API (exports: ``upstream_exports``).
 
-The seed's ``consumes`` block: the same five operations against a configured base URL, with
-``FINOPS_FOUNDATION_TOKEN`` as bearer (``upstream_client`` does the HTTP; ``upstream_contract`` checks
-every answer). This module owns the mapping between our side and theirs:
+The seed's ``consumes`` block: the same operations (the seed's five, plus the summary and values routes
+when the upstream is a focus-api) against a configured base URL, with ``FINOPS_FOUNDATION_TOKEN`` as
+bearer (``upstream_client`` does the HTTP; ``upstream_contract`` checks every answer). This module owns
+the mapping between our side and theirs:
 
 - **Page tokens.** The source cursor is the upstream's ``nextPageToken``, sealed (AES-GCM, key derived
   from our page-token secret) so the client never sees it; the handler then wraps the cursor in our own
@@ -11,9 +12,6 @@ every answer). This module owns the mapping between our side and theirs:
 - **Envelope.** ``totalRecords``, ``dataLastUpdated`` and ``dataCompleteness`` are the upstream's.
   Staleness is the upstream's to detect (its own tokens are bound to its data version); our data version
   is a constant per upstream URL.
-- **Export jobs** are the upstream's, with namespaced ids ``up-<upstream id>.<mac>``: the MAC binds the
-  id to the caller who started it (the upstream sees one principal for all our callers), and download
-  URLs point at our REST route, which streams the upstream file through.
 - **Scopes.** Account scopes cannot be enforced on an upstream that only knows our one credential, so a
   scoped principal is refused; scope the upstream token itself instead.
 """
@@ -25,22 +23,18 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, overload
-from urllib.parse import quote
+from typing import Any, Literal, TypeVar, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from server.exports import ExportDownload
 from server.sources import upstream_contract as contract
 from server.sources.upstream_client import UpstreamClient, UpstreamNotFound
-from tools.context import ExportRequest
-from tools.errors import Forbidden, InternalError, InvalidPageToken, NotFound
-from tools.models import ExportCostAndUsageInput, ExportFile, ExportJob, format_instant
+from tools.errors import Forbidden, InternalError, InvalidPageToken, UpstreamError
+from tools.models import format_instant
 from tools.source import (
     CommitmentFilters,
     CostFilters,
@@ -51,19 +45,23 @@ from tools.source import (
     Page,
     Scope,
     Stats,
+    Summary,
+    SummaryQuery,
+    ValuesQuery,
 )
 
-JOB_PREFIX = "up-"
 # The most rows one upstream request asks for when a cut page is resumed (the first n are skipped).
 UPSTREAM_MAX_PAGE = 10_000
-_EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
+_CU_RECORD = contract.focus_record("CostAndUsage")
+_CC_RECORD = contract.focus_record("ContractCommitment")
+T = TypeVar("T")
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, f"focus-api upstream {purpose}".encode(), hashlib.sha256).digest()
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -71,7 +69,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _require_unscoped(scope: Scope) -> None:
+def require_unscoped(scope: Scope) -> None:
     if not scope.unrestricted:
         raise Forbidden(
             "this token is limited to some accounts, and this server relays an upstream FOCUS API where that "
@@ -91,7 +89,7 @@ class CursorSeal:
     def seal(self, token: str | None, skip: int = 0) -> str:
         nonce = os.urandom(12)
         payload = json.dumps({"t": token, "s": skip}, separators=(",", ":")).encode()
-        return _b64(nonce + self._aead.encrypt(nonce, payload, self._AAD))
+        return b64(nonce + self._aead.encrypt(nonce, payload, self._AAD))
 
     def open(self, cursor: str) -> tuple[str | None, int]:
         try:
@@ -176,16 +174,22 @@ class UpstreamSource:
         dataLastUpdated it reported."""
         return DataState(version=self._version, last_updated=self._last_updated)
 
-    async def _page(self, path: str, dataset: str, params: dict[str, str], cursor: str | None, limit: int) -> Page:
+    async def _page(
+        self,
+        path: str,
+        row: Callable[[Any, str, str], dict[str, Any]],
+        params: dict[str, str],
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
         token, skip = self._seal.open(cursor) if cursor is not None else (None, 0)
         size = min(skip + limit, UPSTREAM_MAX_PAGE)
         query = params | {"pageSize": str(size)} | ({"pageToken": token} if token else {})
         operation = f"GET {path}"
         answer = await self.client.get_json(
-            path, query, lambda body: contract.list_page(body, dataset, operation, max_rows=size)
+            path, query, lambda body: contract.list_page(body, operation, max_rows=size, row=row)
         )
-        if answer.last_updated is not None:
-            self._last_updated = answer.last_updated
+        self._seen(answer.last_updated)
         rows = answer.rows[skip:]
         next_cursor = self._seal.seal(answer.next_token) if answer.next_token else None
         return Page(
@@ -197,13 +201,94 @@ class UpstreamSource:
         )
 
     async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page:
-        _require_unscoped(filters.scope)
-        return await self._page("/cost-and-usage", "CostAndUsage", _cost_params(filters), cursor, limit)
+        require_unscoped(filters.scope)
+        return await self._page("/cost-and-usage", _CU_RECORD, _cost_params(filters), cursor, limit)
 
     async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page:
-        _require_unscoped(filters.scope)
+        require_unscoped(filters.scope)
         params = _commitment_params(filters)
-        return await self._page("/contract-commitments", "ContractCommitment", params, cursor, limit)
+        return await self._page("/contract-commitments", _CC_RECORD, params, cursor, limit)
+
+    async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
+        """The upstream's ``GET /cost-and-usage/summary``, cut to this transport's groups per currency."""
+        require_unscoped(filters.scope)
+        params = _cost_params(filters) | {
+            "metrics": ",".join(query.metrics),
+            "sort": ("" if query.descending else "+") + query.sort,
+        }
+        if query.group_by:
+            params["groupBy"] = ",".join(query.group_by)
+        if query.savings:
+            params["savings"] = "true"
+        if query.top is not None:
+            params["top"] = str(query.top)
+        path = "/cost-and-usage/summary"
+        answer = await self._optional(
+            "summarizecostandusage",
+            path,
+            params,
+            lambda body: contract.summary(body, f"GET {path}", query.group_by, query.metrics),
+        )
+        self._seen(answer.last_updated)
+        rows = answer.rows
+        if query.top is None:
+            # The upstream cut at its own limit; a smaller transport limit here (MCP) cuts further.
+            kept: dict[Any, int] = {}
+            rows = []
+            for row in answer.rows:
+                currency = row.get("BillingCurrency")
+                kept[currency] = kept.get(currency, 0) + 1
+                if kept[currency] <= query.max_groups:
+                    rows.append(row)
+        return Summary(
+            rows=rows,
+            totals=answer.totals,
+            group_count=answer.group_count,
+            envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+        )
+
+    async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:
+        """The upstream's ``GET /cost-and-usage/values``, paged like the lists."""
+        require_unscoped(filters.scope)
+        params = _cost_params(filters) | {
+            "column": query.column,
+            "searchMode": "prefix" if query.prefix else "contains",
+        }
+        if query.search is not None:
+            params["search"] = query.search
+        token, skip = self._seal.open(cursor) if cursor is not None else (None, 0)
+        if skip:
+            raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"})
+        path = "/cost-and-usage/values"
+        query_params = params | {"pageSize": str(limit)} | ({"pageToken": token} if token else {})
+        answer = await self._optional(
+            "listcostandusagevalues",
+            path,
+            query_params,
+            lambda body: contract.list_page(body, f"GET {path}", max_rows=limit, row=contract.value_count),
+        )
+        self._seen(answer.last_updated)
+        return Page(
+            rows=answer.rows,
+            next_cursor=self._seal.seal(answer.next_token) if answer.next_token else None,
+            total=answer.total,
+            envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+        )
+
+    async def _optional(self, tool: str, path: str, params: dict[str, str], check: Callable[[Any], T]) -> T:
+        """A call to an operation beyond the seed's five, which a plain FOCUS API may not offer."""
+        try:
+            return await self.client.get_json(path, params, check)
+        except UpstreamNotFound as exc:
+            raise UpstreamError(
+                f"the upstream FOCUS API does not offer {tool} (GET {path} answered 404); list the rows with "
+                "listcostandusage and sum them instead",
+                exc.details,
+            ) from None
+
+    def _seen(self, last_updated: datetime | None) -> None:
+        if last_updated is not None:
+            self._last_updated = last_updated
 
     async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]:
         page = await self.list_cost_and_usage(filters, None, 1)
@@ -211,11 +296,10 @@ class UpstreamSource:
         return page.envelope.completeness
 
     async def stats(self, scope: Scope | None = None) -> Stats:
-        _require_unscoped(scope or Scope())
+        require_unscoped(scope or Scope())
         answer = await self.client.get_json("/schema", {}, lambda body: contract.schema(body, "GET /schema"))
         loaded = answer.loaded
-        if loaded.dataLastUpdated is not None:
-            self._last_updated = contract.instant(loaded.dataLastUpdated, "loaded.dataLastUpdated", "GET /schema")
+        self._seen(contract.instant(loaded.dataLastUpdated, "loaded.dataLastUpdated", "GET /schema"))
         origin = loaded.origin.removesuffix(" (demo data)")
         return Stats(
             demo=loaded.demo,
@@ -235,87 +319,3 @@ class UpstreamSource:
         self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: Any
     ) -> ExportResult:
         raise InternalError("in upstream mode exports run upstream (UpstreamExports), never in this process")
-
-
-class UpstreamExports:
-    """Export jobs run by the upstream, under ids bound to the caller who started them."""
-
-    def __init__(self, client: UpstreamClient, *, base_url: str, secret: bytes) -> None:
-        self.client = client
-        self.base_url = base_url.rstrip("/")
-        self._key = derive_key(secret, "export job owner")
-
-    def _mac(self, upstream_id: str, owner: str) -> str:
-        message = json.dumps([upstream_id, owner]).encode()
-        return _b64(hmac.new(self._key, message, hashlib.sha256).digest()[:16])
-
-    def job_id(self, upstream_id: str, owner: str) -> str:
-        return f"{JOB_PREFIX}{upstream_id}.{self._mac(upstream_id, owner)}"
-
-    def upstream_id(self, job_id: str, owner: str) -> str:
-        """The upstream's id inside one of our ids, if ``owner`` started it; NotFound otherwise."""
-        upstream_id, _, mac = job_id.removeprefix(JOB_PREFIX).rpartition(".")
-        if (
-            not job_id.startswith(JOB_PREFIX)
-            or not upstream_id
-            or not hmac.compare_digest(mac, self._mac(upstream_id, owner))
-        ):
-            # Someone else's job is reported exactly like a missing one: ids reveal nothing.
-            raise NotFound(
-                f"no export job {job_id!r}; start one with exportcostandusage and use the jobId it returns",
-                {"jobId": job_id},
-            )
-        return upstream_id
-
-    def _ours(self, job: ExportJob, job_id: str) -> ExportJob:
-        files = [
-            f.model_copy(update={"downloadUrl": f"{self.base_url}/cost-and-usage/export/{job_id}/files/{f.name}"})
-            for f in job.files
-        ]
-        main = next((f for f in files if f.dataset == "CostAndUsage"), files[0] if files else None)
-        # The upstream's appliedScope describes this server's upstream credential, not our caller.
-        return job.model_copy(
-            update={
-                "jobId": job_id,
-                "files": files,
-                "downloadUrl": main.downloadUrl if main and job.downloadUrl else None,
-                "appliedScope": None,
-            }
-        )
-
-    async def _fetch(self, upstream_id: str, job_id: str) -> ExportJob:
-        path = f"/cost-and-usage/export/{quote(upstream_id, safe='')}"
-        try:
-            return await self.client.get_json(path, {}, lambda body: contract.export_job(body, "GET " + path))
-        except UpstreamNotFound:
-            raise NotFound(
-                f"no export job {job_id!r} upstream (it may have been removed there); start a new export",
-                {"jobId": job_id},
-            ) from None
-
-    async def submit(self, request: ExportRequest) -> ExportJob:
-        _require_unscoped(request.filters.scope)
-        body = {k: v for k, v in request.request.items() if k in _EXPORT_FIELDS}
-        operation = "POST /cost-and-usage/export"
-        # The upstream sees one principal for all our callers: make each caller's key distinct there.
-        headers = (
-            {"Idempotency-Key": self._mac(request.idempotency_key, request.owner)} if request.idempotency_key else None
-        )
-        job = await self.client.post_json(
-            "/cost-and-usage/export", body, lambda answer: contract.export_job(answer, operation), headers
-        )
-        return self._ours(job, self.job_id(job.jobId, request.owner))
-
-    async def status(self, job_id: str, owner: str) -> ExportJob:
-        return self._ours(await self._fetch(self.upstream_id(job_id, owner), job_id), job_id)
-
-    @asynccontextmanager
-    async def open_download(self, job_id: str, name: str, owner: str) -> AsyncIterator[ExportDownload]:
-        job = await self._fetch(self.upstream_id(job_id, owner), job_id)
-        match: ExportFile | None = next((f for f in job.files if f.name == name), None)
-        if job.status != "Complete" or match is None:
-            raise NotFound(f"export {job_id} has no completed file {name!r}; check getcostandusageexportstatus")
-        ours = self._ours(job, job_id)
-        file = next(f for f in ours.files if f.name == name)
-        async with self.client.stream(match.downloadUrl) as (size, chunks):
-            yield ExportDownload(file, chunks=chunks, size=size)

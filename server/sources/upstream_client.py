@@ -254,7 +254,12 @@ class UpstreamClient:
         async def keep(resp: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
             return resp
 
-        _, resp = await self._call("GET", target, None, None, True, keep, keep_open=True, timeout=timeout)
+        accept = {"Accept": "*/*"}  # a CSV or Parquet file, not JSON
+        _, resp = await self._call(
+            "GET", target, None, None, True, keep, keep_open=True, timeout=timeout, headers=accept
+        )
+        # A compressed body is sent on decompressed: its Content-Length would not be ours.
+        size = None if resp.headers.get("Content-Encoding") else resp.content_length
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
@@ -269,7 +274,7 @@ class UpstreamClient:
                 ) from None
 
         try:
-            yield resp.content_length, chunks()
+            yield size, chunks()
         finally:
             resp.release()
 

@@ -1,0 +1,114 @@
+"""Upstream mode's export service: export jobs run by the remote FOCUS API, relayed to our callers.
+
+Owns the mapping of jobs between our side and theirs. Job ids are namespaced ``up-<upstream id>.<mac>``:
+the MAC binds the id to the caller who started it (the upstream sees one principal, this server's
+``FINOPS_FOUNDATION_TOKEN``, for all our callers), so someone else's id is ``not_found`` here. Download
+URLs point at our REST route, which streams the upstream file through (``open_download``); an
+``Idempotency-Key`` goes upstream made distinct per caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from server.exports import ExportDownload
+from server.sources import upstream_contract as contract
+from server.sources.upstream import b64, derive_key, require_unscoped
+from server.sources.upstream_client import UpstreamClient, UpstreamNotFound
+from tools.context import ExportRequest
+from tools.errors import NotFound
+from tools.models import ExportCostAndUsageInput, ExportFile, ExportJob
+
+JOB_PREFIX = "up-"
+_EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
+
+
+class UpstreamExports:
+    """Export jobs run by the upstream, under ids bound to the caller who started them."""
+
+    def __init__(self, client: UpstreamClient, *, base_url: str, secret: bytes) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self._key = derive_key(secret, "export job owner")
+        self._idempotency_key = derive_key(secret, "export idempotency key")
+
+    def _mac(self, value: str, owner: str, key: bytes | None = None) -> str:
+        message = json.dumps([value, owner]).encode()
+        return b64(hmac.new(key or self._key, message, hashlib.sha256).digest()[:16])
+
+    def job_id(self, upstream_id: str, owner: str) -> str:
+        return f"{JOB_PREFIX}{upstream_id}.{self._mac(upstream_id, owner)}"
+
+    def upstream_id(self, job_id: str, owner: str) -> str:
+        """The upstream's id inside one of our ids, if ``owner`` started it; NotFound otherwise."""
+        upstream_id, _, mac = job_id.removeprefix(JOB_PREFIX).rpartition(".")
+        if (
+            not job_id.startswith(JOB_PREFIX)
+            or not upstream_id
+            or not hmac.compare_digest(mac.encode(), self._mac(upstream_id, owner).encode())
+        ):
+            # Someone else's job is reported exactly like a missing one: ids reveal nothing.
+            raise NotFound(
+                f"no export job {job_id!r}; start one with exportcostandusage and use the jobId it returns",
+                {"jobId": job_id},
+            )
+        return upstream_id
+
+    def _ours(self, job: ExportJob, job_id: str) -> ExportJob:
+        files = [
+            f.model_copy(update={"downloadUrl": f"{self.base_url}/cost-and-usage/export/{job_id}/files/{f.name}"})
+            for f in job.files
+        ]
+        main = next((f for f in files if f.dataset == "CostAndUsage"), files[0] if files else None)
+        # The upstream's appliedScope describes this server's upstream credential, not our caller.
+        return job.model_copy(
+            update={
+                "jobId": job_id,
+                "files": files,
+                "downloadUrl": main.downloadUrl if main and job.downloadUrl else None,
+                "appliedScope": None,
+            }
+        )
+
+    async def _fetch(self, upstream_id: str, job_id: str) -> ExportJob:
+        path = f"/cost-and-usage/export/{quote(upstream_id, safe='')}"
+        try:
+            return await self.client.get_json(path, {}, lambda body: contract.export_job(body, "GET " + path))
+        except UpstreamNotFound:
+            raise NotFound(
+                f"no export job {job_id!r} upstream (it may have been removed there); start a new export",
+                {"jobId": job_id},
+            ) from None
+
+    async def submit(self, request: ExportRequest) -> ExportJob:
+        require_unscoped(request.filters.scope)
+        body = {k: v for k, v in request.request.items() if k in _EXPORT_FIELDS}
+        operation = "POST /cost-and-usage/export"
+        # The upstream sees one principal for all our callers: make each caller's key distinct there.
+        headers = None
+        if request.idempotency_key:
+            key = self._mac(request.idempotency_key, request.owner, self._idempotency_key)
+            headers = {"Idempotency-Key": key}
+        job = await self.client.post_json(
+            "/cost-and-usage/export", body, lambda answer: contract.export_job(answer, operation), headers
+        )
+        return self._ours(job, self.job_id(job.jobId, request.owner))
+
+    async def status(self, job_id: str, owner: str) -> ExportJob:
+        return self._ours(await self._fetch(self.upstream_id(job_id, owner), job_id), job_id)
+
+    @asynccontextmanager
+    async def open_download(self, job_id: str, name: str, owner: str) -> AsyncIterator[ExportDownload]:
+        job = await self._fetch(self.upstream_id(job_id, owner), job_id)
+        match: ExportFile | None = next((f for f in job.files if f.name == name), None)
+        if job.status != "Complete" or match is None:
+            raise NotFound(f"export {job_id} has no completed file {name!r}; check getcostandusageexportstatus")
+        ours = self._ours(job, job_id)
+        file = next(f for f in ours.files if f.name == name)
+        async with self.client.stream(match.downloadUrl) as (size, chunks):
+            yield ExportDownload(file, chunks=chunks, size=size)
