@@ -40,7 +40,11 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 
 _RETRY_AFTER = {
-    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}}
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 # Every operation may answer these; POST bodies add 409 (export) and 413.
 _COMMON_ERRORS = {
