@@ -173,9 +173,14 @@ class DuckDBSource:
 
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
             version = self._version(cur)
-            query, params = sql.page_query(filters, after, limit, self._custom(cur, "CostAndUsage"))
-            cur.execute(query, params)
-            rows = _rows(cur, _CU_JSON)
+            ids_query, ids_params = sql.page_ids_query(filters, after, limit)
+            ids = cur.execute(ids_query, ids_params).fetchall()
+            rows: list[Row] = []
+            if ids:
+                bounds = (int(ids[0][0]), int(ids[-1][0]))
+                query, params = sql.page_query(filters, after, limit, self._custom(cur, "CostAndUsage"), bounds)
+                cur.execute(query, params)
+                rows = _rows(cur, _CU_JSON)
             more = len(rows) > limit
             rows = rows[:limit]
             cursors = [str(row.pop("_row_id")) for row in rows]
