@@ -143,10 +143,11 @@ def expand_paths(patterns: Iterable[str]) -> list[Path]:
             if not files:
                 raise FileNotFoundError(f"no file matches {pattern!r}")
             found.extend(files)
-    unique: dict[Path, None] = {}
+    # The same file named twice (or through a symlink) loads once; reports keep the name it was given.
+    unique: dict[Path, Path] = {}
     for p in found:
-        unique.setdefault(p.resolve(), None)
-    return list(unique)
+        unique.setdefault(p.resolve(), p.absolute())
+    return list(unique.values())
 
 
 def _sha256(path: Path) -> str:
