@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -50,9 +51,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running ``focus-api serve``: its REST base URL, its MCP endpoint and its process id."""
+
+    rest: str
+    mcp: str
+    pid: int
+
+
 @contextmanager
 def served(data_dir: Path, *args: str, **extra_env: str) -> Iterator[tuple[str, str]]:
     """``focus-api serve`` on free loopback ports (plus ``args``, e.g. ``--upstream URL``); yields (rest_url, mcp_url)."""
+    with server_process(data_dir, *args, **extra_env) as server:
+        yield server.rest, server.mcp
+
+
+@contextmanager
+def server_process(data_dir: Path, *args: str, **extra_env: str) -> Iterator[Server]:
+    """Like ``served``, but yields the ``Server`` (with its pid, e.g. to read its peak RSS)."""
     rest, mcp = free_port(), free_port()
     env = dict(os.environ, FOCUS_API_TOKEN_SECRET=SECRET, FOCUS_API_TOKENS="", FOCUS_API_LOG_LEVEL="warning")
     env.update(extra_env)
@@ -71,7 +88,7 @@ def served(data_dir: Path, *args: str, **extra_env: str) -> Iterator[tuple[str, 
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("focus-api serve did not start") from None
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{rest}", f"http://127.0.0.1:{mcp}/mcp"
+        yield Server(f"http://127.0.0.1:{rest}", f"http://127.0.0.1:{mcp}/mcp", proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -84,3 +101,51 @@ def pct(samples: list[float], q: float) -> float:
 
 def p50(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+def working_copy(source: Path, name: str) -> Path:
+    """A private copy of ``source``'s store file under ``bench/.data/<name>/`` (made once per generated dataset).
+
+    The suite serves one copy and reads another straight with DuckDB, so both can run side by side (DuckDB
+    lets one process open a database file for writing, and nobody else in the meantime).
+    """
+    from server.store.db import DB_FILE
+
+    target = DATA / name
+    stamp = (source / ".ready").stat().st_mtime_ns
+    marker = target / ".copied-from"
+    if marker.exists() and marker.read_text() == f"{source}@{stamp}":
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    shutil.copyfile(source / DB_FILE, target / DB_FILE)
+    marker.write_text(f"{source}@{stamp}")
+    return target
+
+
+def peak_rss(pid: int) -> int:
+    """Peak resident set size of a process in bytes (``VmHWM`` in /proc/<pid>/status; Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Start a new peak-RSS window for ``pid`` (``echo 5 > /proc/<pid>/clear_refs``); False if not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def git_commit() -> str:
+    """The short commit of the checkout, with ``+dirty`` when the working tree has changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")

@@ -71,12 +71,23 @@ def cursor_at_page(db: str, page: int) -> int:
     return int(row[0])
 
 
-async def rest_round(url: str, n: int, params: dict[str, str]) -> list[float]:
+def page_token(rest_url: str, cursor: int) -> str:
+    """The pageToken a walk of FILTERS reaches at ``cursor``, minted with the bench server's token secret."""
+    filters = cost_filters(ListCostAndUsageInput.model_validate(FILTERS), Scope())
+    state = json.loads(urllib.request.urlopen(f"{rest_url}/healthz").read())  # noqa: S310
+    return PageTokens(SECRET.encode()).issue(
+        fingerprint=fingerprint("listcostandusage", filters.as_params(), ""),
+        data_version=state["dataVersion"],
+        cursor=str(cursor),
+    )
+
+
+async def rest_round(url: str, n: int, params: dict[str, str], path: str = "/cost-and-usage") -> list[float]:
     times = []
     async with aiohttp.ClientSession() as http:
         for i in range(n + 3):
             started = time.perf_counter()
-            async with http.get(f"{url}/cost-and-usage", params=params) as resp:
+            async with http.get(f"{url}{path}", params=params) as resp:
                 body = await resp.read()
                 assert resp.status == 200, body[:300]
             if i >= 3:
@@ -115,13 +126,7 @@ def main() -> None:
 
     with served(data_dir) as (rest_url, mcp_url):
         query = {**FILTERS, "pageSize": str(PAGE)}
-        filters = cost_filters(ListCostAndUsageInput.model_validate(FILTERS), Scope())
-        state = json.loads(urllib.request.urlopen(f"{rest_url}/healthz").read())  # noqa: S310
-        token = PageTokens(SECRET.encode()).issue(
-            fingerprint=fingerprint("listcostandusage", filters.as_params(), ""),
-            data_version=state["dataVersion"],
-            cursor=str(deep),
-        )
+        token = page_token(rest_url, deep)
         rest = asyncio.run(rest_round(rest_url, args.requests, query))
         rest_deep = asyncio.run(rest_round(rest_url, args.requests, {**query, "pageToken": token}))
         mcp = asyncio.run(mcp_round(mcp_url, args.requests, {**FILTERS, "pageSize": PAGE}))

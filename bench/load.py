@@ -19,6 +19,7 @@ also prints the loader's slowest SQL statements of the last run of each format.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import sys
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 from common import DATA, demo_store, machine
@@ -120,19 +121,36 @@ class Profiler:
         self.statements.clear()
 
 
-def ours(path: Path, rows: int) -> float:
+class Timing(NamedTuple):
+    wall: float
+    cpu: float  # user + system seconds of this process (DuckDB's threads included)
+
+
+@contextmanager
+def timed() -> Iterator[list[Timing]]:
+    result: list[Timing] = []
+    wall, cpu = time.perf_counter(), _cpu()
+    yield result
+    result.append(Timing(time.perf_counter() - wall, _cpu() - cpu))
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ours(path: Path, rows: int) -> Timing:
     with scratch() as data_dir:
         store = Store(data_dir)
         try:
-            started = time.perf_counter()
-            summary = load_files(store, [path])
-            seconds = time.perf_counter() - started
+            with timed() as result:
+                summary = load_files(store, [path])
             if not summary.ok or summary.files[0].rows != rows:
                 raise SystemExit(f"load_files failed on {path}: {summary.as_json()}")
             check_row_order(store)
         finally:
             store.close()
-    return seconds
+    return result[0]
 
 
 def check_row_order(store: Store) -> None:
@@ -148,14 +166,14 @@ def check_row_order(store: Store) -> None:
         raise SystemExit(f"rows out of order after load_files: {bad}")
 
 
-def baseline(source: str) -> float:
+def baseline(source: str) -> Timing:
     with scratch() as folder:
         con = duckdb.connect(str(folder / "raw.duckdb"), config={"temp_directory": str(folder / "tmp")})
         try:
             con.execute("SET enable_progress_bar = false")
-            started = time.perf_counter()
-            con.execute(f"CREATE TABLE t AS SELECT * FROM {source}")
-            return time.perf_counter() - started
+            with timed() as result:
+                con.execute(f"CREATE TABLE t AS SELECT * FROM {source}")
+            return result[0]
         finally:
             con.close()
 
@@ -199,32 +217,42 @@ def main() -> None:
     profiler = Profiler()
     if args.profile:
         profiler.install()
-    cases: list[tuple[str, Callable[[], float]]] = [
+    cases: list[tuple[str, Callable[[], Timing]]] = [
         ("load_files CSV", lambda: ours(csv_path, args.rows)),
         ("duckdb read_csv", lambda: baseline(csv_source(csv_path))),
         ("load_files Parquet", lambda: ours(parquet_path, args.rows)),
         ("duckdb read_parquet", lambda: baseline(f"read_parquet('{parquet_path}')")),
     ]
-    times: dict[str, list[float]] = {name: [] for name, _ in cases}
+    times: dict[str, list[Timing]] = {name: [] for name, _ in cases}
     for run in range(args.repeat):
         for name, case in cases:
             profiler.active = args.profile and run == args.repeat - 1
             times[name].append(case())
             if profiler.active and name.startswith("load_files"):
                 profiler.report(f"{name}, last run")
-            print(f"  run {run + 1}/{args.repeat} {name}: {times[name][-1]:.2f} s", file=sys.stderr)
+            last = times[name][-1]
+            print(f"  run {run + 1}/{args.repeat} {name}: {last.wall:.2f} s (cpu {last.cpu:.2f} s)", file=sys.stderr)
 
-    median = {name: statistics.median(t) for name, t in times.items()}
-    print(f"\n{'case':<22}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'ratio':>7}{'target':>8}  result")
+    wall = {name: statistics.median(t.wall for t in runs) for name, runs in times.items()}
+    cpu = {name: statistics.median(t.cpu for t in runs) for name, runs in times.items()}
+    print(
+        f"\n{'case':<22}{'rows':>11}{'seconds':>9}{'rows/s':>10}{'ratio':>7}{'target':>8}  result"
+        f"{'cpu s':>8}{'cpu ratio':>11}"
+    )
     for name, _ in cases:
-        seconds = median[name]
-        line = f"{name:<22}{args.rows:>11,}{seconds:>9.2f}{args.rows / seconds:>11,.0f}"
+        line = f"{name:<22}{args.rows:>11,}{wall[name]:>9.2f}{args.rows / wall[name]:>10,.0f}"
         if name.startswith("load_files"):
-            base = median["duckdb read_csv" if name.endswith("CSV") else "duckdb read_parquet"]
-            ratio = base / seconds
+            base = "duckdb read_csv" if name.endswith("CSV") else "duckdb read_parquet"
+            ratio = wall[base] / wall[name]
             line += f"{ratio:>7.2f}{TARGET:>8.1f}  {'PASS' if ratio >= TARGET else 'FAIL'}"
+            line += f"{cpu[name]:>10.2f}{cpu[base] / cpu[name]:>11.2f}"
+        else:
+            line += f"{'':>23}{cpu[name]:>10.2f}"
         print(line)
-    print(f"\nmedian of {args.repeat}; ratio = DuckDB seconds / load_files seconds (throughput ratio)")
+    print(
+        f"\nmedian of {args.repeat}; ratio = DuckDB seconds / load_files seconds (wall-clock throughput ratio); "
+        "cpu = user+system seconds of this process, steadier than wall time on a busy machine"
+    )
 
 
 if __name__ == "__main__":

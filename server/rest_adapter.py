@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.auth import LOCAL, Principal, TokenStore, bearer
 from server.openapi import openapi_document
+from server.response_cache import ResponseCache
 from server.services import Services
 from tools import handlers, wire
 from tools.context import REST_LIMITS
@@ -44,12 +45,24 @@ class StreamCounter:
 
 
 SERVICES = web.AppKey("services", Services)
+CACHE = web.AppKey("cache", ResponseCache)
 STREAMS = web.AppKey("streams", StreamCounter)
 TOKENS = web.AppKey("tokens", TokenStore)
 PRINCIPAL = web.RequestKey("principal", Principal)
 OPEN_PATHS = frozenset({"/healthz", "/openapi.json"})
 MAX_BODY_BYTES = 64 * 1024
 NDJSON = "application/x-ndjson"
+# Tools whose answer is a pure function of the caller, the arguments and the data version (export status
+# changes with time, so it is not here).
+CACHEABLE = frozenset(
+    {
+        "listcostandusage",
+        "listcontractcommitments",
+        "summarizecostandusage",
+        "listcostandusagevalues",
+        "getschemametadata",
+    }
+)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -147,6 +160,9 @@ def _tool_route(spec: ToolSpec) -> Callable[[web.Request], Awaitable[web.StreamR
         if spec.name == "listcostandusage" and NDJSON in request.headers.get("Accept", ""):
             assert isinstance(args, ListCostAndUsageInput)
             return await _stream_ndjson(request, spec, args, ctx)
+        cache = request.app[CACHE]
+        if cache.enabled and spec.name in CACHEABLE:
+            return await _cached(cache, services, spec, args, ctx, principal)
         key = request.headers.get("Idempotency-Key")
         output: BaseModel
         if key is not None and isinstance(args, ExportCostAndUsageInput):
@@ -166,6 +182,20 @@ def _tool_route(spec: ToolSpec) -> Callable[[web.Request], Awaitable[web.StreamR
 
 def _body(output: BaseModel) -> Any:
     return output.model_dump(mode="python", warnings=False)
+
+
+async def _cached(
+    cache: ResponseCache, services: Services, spec: ToolSpec, args: BaseModel, ctx: Any, principal: Principal
+) -> web.Response:
+    """A read-only tool's 200 answer, from the cache while the data version is the same."""
+    state = await services.source.data_state()
+    key = (state.version, state.last_updated, principal.name, ctx.scope.key(), spec.name, args.model_dump_json())
+
+    async def compute() -> bytes:
+        return wire.dumps(_body(await spec.handler(args, ctx)))
+
+    body = await cache.fetch(key, compute)
+    return web.Response(body=body, status=spec.rest.success_status, content_type="application/json")
 
 
 async def _stream_ndjson(
@@ -236,7 +266,10 @@ async def _relay(
 async def healthz(request: web.Request) -> web.Response:
     state = await request.app[SERVICES].source.data_state()
     streams = request.app[STREAMS].active
-    return json_response({"status": "ok", "dataVersion": state.version, "activeStreams": streams})
+    cache = request.app[CACHE].stats()
+    return json_response(
+        {"status": "ok", "dataVersion": state.version, "activeStreams": streams, "responseCache": cache}
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -248,6 +281,9 @@ def create_app(services: Services, tokens: TokenStore) -> web.Application:
     app[SERVICES] = services
     app[TOKENS] = tokens
     app[STREAMS] = StreamCounter()
+    # Only the embedded store's data version tracks every change; an upstream's does not, so no cache there.
+    embedded = services.settings.upstream_url is None
+    app[CACHE] = ResponseCache(services.settings.response_cache_mb * 2**20 if embedded else 0)
     for spec in TOOLS:
         app.router.add_route(spec.rest.method, spec.rest.path, _tool_route(spec))
     app.router.add_get("/cost-and-usage/export/{jobId}/files/{name}", download)

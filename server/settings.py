@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 50
     export_ttl_seconds: int = 24 * 3600
+    # REST answers of read-only GETs kept per data version (server/response_cache.py); 0 disables.
+    response_cache_mb: int = 32
     # Upstream mode: serve this remote FOCUS API instead of the store (see server/sources/upstream.py).
     upstream_url: str | None = None
     # The bearer sent upstream (the seed's consumes block): the only credential that ever leaves.

@@ -31,8 +31,16 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_fragment)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def with_decimal_strings(value: Any) -> Any:
     """A copy of a JSON-able structure with every Decimal as its exact text (for MCP structured content)."""
+    # Plain values are copied without a call per value: a 100-row page has ~6 600 of them (bench/suite.py).
+    if type(value) is dict:
+        return {k: v if type(v) in _PLAIN else with_decimal_strings(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if type(v) in _PLAIN else with_decimal_strings(v) for v in value]
     if isinstance(value, Decimal):
         return decimal_text(value)
     if isinstance(value, dict):

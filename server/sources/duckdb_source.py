@@ -12,7 +12,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -59,6 +59,29 @@ def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> li
                 row[name] = _parse_json(row[name])
         out.append(row)
     return out
+
+
+def _totals_of(rows: list[Row], metrics: tuple[str, ...]) -> list[Row]:
+    """Per-currency totals as the sum of a summary's top and Other rows (which cover every group), in the
+    rows' currency order: exactly what the totals query returns, without scanning the data again."""
+    totals: dict[Any, Row] = {}
+    with localcontext() as exact:
+        exact.prec = 76  # additions round at the context precision (28 digits by default); sums hold 38 digits
+        for row in rows:
+            total = totals.setdefault(
+                row["BillingCurrency"], {"BillingCurrency": row["BillingCurrency"], "rowCount": 0}
+            )
+            for metric in metrics:
+                value = row[metric]
+                if value is not None:
+                    total[metric] = value if total.get(metric) is None else total[metric] + value
+                else:
+                    total.setdefault(metric, None)
+            total["rowCount"] += row["rowCount"]
+    return [
+        {"BillingCurrency": t["BillingCurrency"], **{m: t[m] for m in metrics}, "rowCount": t["rowCount"]}
+        for t in totals.values()
+    ]
 
 
 def _interrupt(cur: duckdb.DuckDBPyConnection) -> None:
@@ -224,10 +247,13 @@ class DuckDBSource:
                 group_count = int(groups)
                 row = dict(zip([*names, *query.metrics, "rowCount"], data, strict=True))
                 rows.append(row | {"other": bool(other)})
-            totals = [
-                dict(zip(["BillingCurrency", *query.metrics, "rowCount"], values, strict=True))
-                for values in cur.execute(totals_sql, totals_params).fetchall()
-            ]
+            if query.top is not None:  # every group is in a top row or in its currency's Other row
+                totals = _totals_of(rows, query.metrics)
+            else:
+                totals = [
+                    dict(zip(["BillingCurrency", *query.metrics, "rowCount"], values, strict=True))
+                    for values in cur.execute(totals_sql, totals_params).fetchall()
+                ]
             return Summary(rows=rows, totals=totals, group_count=group_count)
 
         result: Summary = await self._query(run)

@@ -22,7 +22,9 @@ from tools.catalog import Catalog, DataType
 from tools.errors import Unavailable
 from tools.source import ExportFormat, ExportResult
 
-BATCH_ROWS = 65_536
+# Rows per Arrow batch (and Parquet row group): the export's working set is a few batches of ~66 wide
+# columns; 65 536 rows made a 1M-row export peak near 1 GB RSS, 16 384 near 0.5 GB at the same speed.
+BATCH_ROWS = 16_384
 
 
 class ExportCancelled(Exception):
