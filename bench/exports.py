@@ -1,6 +1,6 @@
 """Suite cases: export every Cost and Usage row to Parquet and to CSV vs DuckDB ``COPY (...) TO``, and server RSS.
 
-(A quick run exports the later half of the billing periods only, with the same filter on both sides.)
+(A quick run exports the last two billing periods only, with the same filter on both sides.)
 
 Ours: ``POST /cost-and-usage/export {"format": ...}`` on the running server, polled every 20 ms until the
 job is Complete (the time includes the job bookkeeping and the file's sha256, as a user waits for them).
@@ -76,8 +76,8 @@ def reference(raw_db: Path, fmt: str, since: str | None = None) -> tuple[float, 
     return seconds, int(row[0]) if row else 0
 
 
-def half_since(raw_db: Path) -> str:
-    """The billing period (YYYY-MM-DD) from which on about half of the rows are billed."""
+def since_period(raw_db: Path, periods_back: int) -> str:
+    """The start (YYYY-MM-DD) of the ``periods_back``-th last billing period."""
     con = duckdb.connect(str(raw_db), read_only=True)
     try:
         periods = [
@@ -85,12 +85,12 @@ def half_since(raw_db: Path) -> str:
         ]
     finally:
         con.close()
-    return f"{periods[len(periods) // 2]:%Y-%m-%d}"
+    return f"{periods[max(0, len(periods) - periods_back)]:%Y-%m-%d}"
 
 
-def run(server: Server, data_dir: Path, raw_db: Path, rounds: int, *, half: bool = False) -> list[Row]:
-    """Rows for Parquet and CSV; ``half`` exports only the later half of the billing periods (quick runs)."""
-    since = half_since(raw_db) if half else None
+def run(server: Server, data_dir: Path, raw_db: Path, rounds: int, *, last_periods: int | None = None) -> list[Row]:
+    """Rows for Parquet and CSV; ``last_periods`` exports only that many trailing billing periods (quick runs)."""
+    since = since_period(raw_db, last_periods) if last_periods else None
     rows: list[Row] = []
     for fmt, label in (("parquet", "Parquet"), ("csv", "CSV")):
         mine: list[float] = []

@@ -46,17 +46,17 @@ def peer_command() -> Path:
     if (VENV / ".ready").exists() and exe.exists():
         return exe
     steps = [
-        [sys.executable, "-m", "venv", "--clear", str(VENV)],
-        [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", PEER],
+        (f"python -m venv {VENV}", [sys.executable, "-m", "venv", "--clear", str(VENV)]),
+        (f"pip install {PEER}", [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", PEER]),
     ]
-    for step in steps:
+    for label, step in steps:
         try:
             done = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PeerUnavailable(f"`{' '.join(step)}` failed: {exc}") from None
+            raise PeerUnavailable(f"`{label}` failed: {exc}") from None
         if done.returncode != 0:
             tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            raise PeerUnavailable(f"`{' '.join(step[-2:])}` exited {done.returncode}: {tail}")
+            raise PeerUnavailable(f"`{label}` exited {done.returncode}: {tail}")
     if not exe.exists():
         raise PeerUnavailable(f"{PEER} installed no focus-mcp command in {VENV}")
     (VENV / ".ready").write_text(PEER + "\n")

@@ -50,11 +50,11 @@ class Profile:
     ingest_rounds: int
     peer_requests: int  # per question and server
     throughput_uncached: bool  # also measure requests/s with the response cache off (an info row)
-    export_half: bool  # export the later half of the billing periods only (keeps a quick run short)
+    export_periods: int | None  # export only this many trailing billing periods (keeps a quick run short)
 
 
-QUICK = Profile("quick", 1_000_000, 10, 2, 4, 2, 600, 2, 1, 100_000, 1, 3, False, True)
-FULL = Profile("full", 10_000_000, 20, 3, 10, 3, 10_000, 4, 2, 1_000_000, 2, 7, True, False)
+QUICK = Profile("quick", 1_000_000, 6, 4, 4, 3, 600, 2, 1, 100_000, 1, 3, False, 2)
+FULL = Profile("full", 10_000_000, 20, 3, 10, 3, 10_000, 4, 2, 1_000_000, 2, 7, True, None)
 
 
 def log(message: str) -> None:
@@ -121,7 +121,7 @@ def main() -> None:
             )
             run.case(
                 "exports",
-                lambda: exports.run(server, served_dir, raw_db, p.export_rounds, half=p.export_half),
+                lambda: exports.run(server, served_dir, raw_db, p.export_rounds, last_periods=p.export_periods),
                 ["export to Parquet", "export to CSV"],
             )
     if "throughput" in only:
