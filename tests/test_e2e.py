@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import pytest
 from conftest import AWS_13, AWS_CC, ROOT
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from serving import clean_env, copy_store, free_ports
 
 from tools.registry import TOOLS
 
@@ -66,25 +66,6 @@ class Running:
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out for loopback right now (held together, so they are distinct)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without any FOCUS_API_* setting of the developer's, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOCUS_API_")}
-    env.update(extra)
-    return env
-
-
 def http_status(url: str) -> int | None:
     """The status of GET url, or None while nothing answers."""
     host_port, _, path = url.removeprefix("http://").partition("/")
@@ -114,12 +95,6 @@ def wait_until_ready(proc: subprocess.Popen[bytes], urls: list[str], log: Path) 
         except subprocess.TimeoutExpired:
             continue
         raise AssertionError(f"server exited with {code} before it was ready:\n{log.read_text()}")
-
-
-def copy_store(source: Path, target: Path) -> Path:
-    """A private copy of a data dir (DuckDB locks its file: one process per data dir)."""
-    shutil.copytree(source, target)
-    return target
 
 
 def mcp_as_rest(mcp: Any, rest: Any) -> Any:

@@ -71,12 +71,18 @@ def output_columns(catalog: Catalog, custom: list[str]) -> list[str]:
     return items + [quote(c) for c in custom]
 
 
-def page_ids_query(filters: CostFilters, after: int | None, limit: int) -> tuple[str, list[Any]]:
-    """The ``_row_id``s of one page (plus one to tell whether another page exists)."""
+def _keyset_where(filters: CostFilters, after: int | None) -> tuple[list[str], list[Any]]:
+    """The filters plus the keyset cursor: rows after the last ``_row_id`` of the previous page."""
     where, params = cost_where(filters)
     if after is not None:
         where.append("_row_id > ?")
         params.append(after)
+    return where, params
+
+
+def page_ids_query(filters: CostFilters, after: int | None, limit: int) -> tuple[str, list[Any]]:
+    """The ``_row_id``s of one page (plus one to tell whether another page exists)."""
+    where, params = _keyset_where(filters, after)
     return f"SELECT _row_id FROM {CU_TABLE}{where_sql(where)} ORDER BY _row_id LIMIT {int(limit) + 1}", params
 
 
@@ -90,10 +96,7 @@ def page_query(
     """One page of full rows. With ``bounds`` (the first and last ``_row_id`` of the page, found by
     ``page_ids_query``) the scan touches only the row groups of the page: DuckDB otherwise materialises
     all 65 columns of every matching row for its top-N (measured 136 ms vs 17 ms on 1M rows)."""
-    where, params = cost_where(filters)
-    if after is not None:
-        where.append("_row_id > ?")
-        params.append(after)
+    where, params = _keyset_where(filters, after)
     if bounds is not None:
         where.append("_row_id BETWEEN ? AND ?")
         params.extend(bounds)
