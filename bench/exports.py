@@ -25,7 +25,7 @@ import duckdb
 from common import DATA, Server, p50, peak_rss, reset_peak_rss
 from report import Row, Target
 
-from server.sources.export_writers import _select
+from server.exports.writers import _select
 from server.store.schema import CU_TABLE
 from tools.catalog import cost_and_usage
 

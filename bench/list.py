@@ -24,10 +24,10 @@ import httpx2
 from common import SECRET, demo_store, machine, p50, pct, served
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from tools.handlers import cost_filters
 
 from server.sources import sql
-from tools.handlers import cost_filters
-from tools.models import ListCostAndUsageInput
+from tools.cost_and_usage import ListCostAndUsageInput
 from tools.pagination import PageTokens, fingerprint
 from tools.source import Scope
 

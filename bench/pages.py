@@ -20,10 +20,10 @@ import duckdb
 from common import Server, p50, pct
 from list import FILTERS, PAGE, cursor_at_page, mcp_round, page_token, raw_round, rest_round
 from report import Row, Target, ms
+from tools.handlers import cost_filters
 
 from server.sources import sql
-from tools.handlers import cost_filters
-from tools.models import ListCostAndUsageInput
+from tools.cost_and_usage import ListCostAndUsageInput
 from tools.source import Scope
 
 DEEP_PAGE = 10_000

@@ -1,7 +1,8 @@
 """Running the server: REST (aiohttp) and MCP streamable HTTP (uvicorn) in one process, or MCP on stdio.
 
 aiohttp is not an ASGI server, so the MCP app runs on uvicorn on its own port in the same event loop;
-SIGINT/SIGTERM stop both and the lifespan closes the store (shared/notes/mcp-sdk-2.3.md, section 9).
+SIGINT/SIGTERM stop both, and the lifespan closes the store (uvicorn's own signal handling is turned off so
+that it cannot skip that cleanup).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from aiohttp import web
 from mcp.server.transport_security import TransportSecuritySettings
 
 from server.auth import TokenFileError, TokenStore
-from server.mcp_adapter import FocusMCPServer
-from server.rest_adapter import create_app
+from server.mcp.server import FocusMCPServer
+from server.pipeline import Pipeline
+from server.rest.app import create_app
 from server.services import running_services
 from server.settings import Settings
 
@@ -79,15 +81,18 @@ async def serve(settings: Settings) -> None:
     if not tokens.enabled:
         log.warning("no tokens configured (FOCUS_API_TOKENS): serving without authentication on loopback only")
     async with running_services(settings) as services:
+        pipeline = Pipeline(services)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        mcp = FocusMCPServer(services, http_auth=tokens, resource_url=f"http://{host}:{settings.mcp_port}/mcp")
+        mcp = FocusMCPServer(
+            pipeline, http_auth=tokens, resource_url=f"http://{host}:{settings.mcp_port}/mcp", transport="mcp-http"
+        )
         mcp_app = _ApiKeyToBearer(
             mcp.streamable_http_app(host=settings.host, transport_security=_mcp_security(settings))
         )
         mcp_http = _Uvicorn(
             uvicorn.Config(mcp_app, host=settings.host, port=settings.mcp_port, log_level="warning", lifespan="on")
         )
-        runner = web.AppRunner(create_app(services, tokens), access_log=None)
+        runner = web.AppRunner(create_app(pipeline, tokens), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.rest_port).start()
         log.info(
@@ -117,4 +122,4 @@ async def serve(settings: Settings) -> None:
 
 async def serve_stdio(settings: Settings) -> None:
     async with running_services(settings) as services:
-        await FocusMCPServer(services).run_stdio_async()
+        await FocusMCPServer(Pipeline(services)).run_stdio_async()

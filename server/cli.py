@@ -55,37 +55,32 @@ def _cmd_stdio(args: argparse.Namespace) -> int:
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
+    from server.auth import LOCAL
+    from server.exports.service import ExportService
+    from server.pipeline import Caller, Pipeline
     from server.services import running_services
     from tools import wire
     from tools.context import REST_LIMITS
-    from tools.errors import FocusApiError, InvalidArgument, UnknownTool, from_validation_errors
-    from tools.models import ExportJob
-    from tools.registry import BY_NAME
+    from tools.errors import FocusApiError, InvalidArgument
+    from tools.exports import ExportJob, with_links
 
     settings = _settings(args)
     logging_setup.configure("warning")
 
     async def run() -> Any:
-        spec = BY_NAME.get(args.tool)
-        if spec is None:
-            raise UnknownTool(f"unknown tool {args.tool!r}; the tools are {', '.join(BY_NAME)}")
         try:
             raw = json.loads(args.json)
         except ValueError as exc:
             raise InvalidArgument(f"--json is not valid JSON: {exc}") from None
-        try:
-            tool_args = spec.input_model.model_validate(raw)
-        except ValidationError as exc:
-            raise from_validation_errors(exc.errors()) from None  # type: ignore[arg-type]
+        if not isinstance(raw, dict):
+            raise InvalidArgument("--json must be a JSON object of the tool's parameters")
         async with running_services(settings) as services:
-            ctx = services.context(REST_LIMITS)
-            output = await spec.handler(tool_args, ctx)
+            caller = Caller(LOCAL, "cli", REST_LIMITS, settings.base_url())
+            output = await Pipeline(services).invoke(args.tool, raw, caller)
             # An in-process export lives only as long as this process: wait for it to finish.
-            while isinstance(output, ExportJob) and output.status in ("Pending", "Processing"):
-                await anyio.sleep(0.05)
-                output = await services.exports.status(output.jobId, "local")
+            if isinstance(output, ExportJob) and isinstance(services.exports, ExportService):
+                job = await services.exports.wait(output.jobId, LOCAL.name, timeout=24 * 3600)
+                output = with_links(job, settings.base_url())
             return output.model_dump(mode="python", warnings=False)
 
     try:

@@ -1,6 +1,6 @@
 """The process's services, built once from Settings and owned by the lifespan: store, source, exports.
 
-Both adapters read tools from the registry and call handlers with a ToolContext built here.
+Transports call tools through ``server.pipeline.Pipeline`` over these services.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 import anyio
 import structlog
 
-from server.auth import LOCAL, Principal
-from server.exports import ExportBackend, ExportService
+from server.exports.service import ExportBackend, ExportService
+from server.exports.writers import StoreWriter
 from server.limits import RateLimiter
 from server.settings import Settings
 from server.sources.duckdb_source import DuckDBSource
 from server.store.db import Store
-from tools import __version__
-from tools.context import Limits, ToolContext
 from tools.pagination import PageTokens
 from tools.source import Source
 
@@ -37,18 +35,6 @@ class Services:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
-
-    def context(self, limits: Limits, principal: Principal = LOCAL) -> ToolContext:
-        """The handler context for one call by ``principal``: its scope applies inside every query."""
-        return ToolContext(
-            source=self.source,
-            exports=self.exports,
-            tokens=self.tokens,
-            limits=limits,
-            generator_version=__version__,
-            scope=principal.scope,
-            principal=principal.name,
-        )
 
 
 # DuckDB's memory limit in a serving process, unless FOCUS_API_MEMORY_LIMIT says otherwise. The buffer pool
@@ -91,8 +77,7 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
         )
         exports = ExportService(
             store,
-            source,
-            base_url=settings.base_url(),
+            StoreWriter(source),
             concurrency=settings.export_concurrency,
             ttl_seconds=settings.export_ttl_seconds,
             per_principal=settings.exports_per_principal,
@@ -122,5 +107,5 @@ async def running_upstream(settings: Settings) -> AsyncIterator[Services]:
     async with UpstreamClient.open(UpstreamConfig.from_settings(settings)) as client:
         log.info("upstream mode: serving a remote FOCUS API", upstream=client.config.base_url)
         source = UpstreamSource(client, secret=secret)
-        exports = UpstreamExports(client, base_url=settings.base_url(), secret=secret)
+        exports = UpstreamExports(client, secret=secret)
         yield Services(settings, None, source, exports, PageTokens(secret))

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from server.auth import LOCAL, Principal
+from server.pipeline import Caller, Pipeline
 from server.services import Services, running_services
 from server.settings import Settings
 from server.store.db import Store
 from server.store.loader import load_files
-from tools.models import parse_instant
+from tools.context import REST_LIMITS, Limits, ToolContext
+from tools.instants import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "data" / "focus-samples"
@@ -40,6 +43,11 @@ COLUMN = {
     "subAccountId": "SubAccountId",
     "billingCurrency": "BillingCurrency",
 }
+
+
+def tool_context(services: Services, limits: Limits = REST_LIMITS, principal: Principal = LOCAL) -> ToolContext:
+    """The context the pipeline gives a handler, for tests that call handlers directly."""
+    return Pipeline(services).context(Caller(principal, "test", limits, services.settings.base_url()))
 
 
 def expected_rows() -> list[dict[str, str]]:

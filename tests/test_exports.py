@@ -14,34 +14,36 @@ from typing import Any
 import anyio
 import pyarrow.parquet as pq
 import pytest
-from conftest import AWS_13, ROOT, decimal_sums, read_csv
+from conftest import AWS_13, ROOT, decimal_sums, read_csv, tool_context
 
+from server.auth import LOCAL
+from server.exports.service import ExportService
 from server.services import Services
 from server.store.db import Store
 from server.store.loader import load_files
-from tools import handlers
+from tools import exports
 from tools.context import REST_LIMITS
-from tools.models import ExportCostAndUsageInput, ExportJob, GetExportStatusInput
+from tools.exports import ExportCostAndUsageInput, ExportJob, GetExportStatusInput
 
 VALIDATOR = ROOT.parent / "shared" / "tools" / "focus-validate"
 
 
 async def finished(services: Services, job: ExportJob) -> ExportJob:
-    ctx = services.context(REST_LIMITS)
-    with anyio.fail_after(60):
-        while job.status in ("Pending", "Processing"):
-            await anyio.sleep(0.02)
-            job = await handlers.get_export_status(GetExportStatusInput(jobId=job.jobId), ctx)
-    return job
+    assert isinstance(services.exports, ExportService)
+    done = await services.exports.wait(job.jobId, LOCAL.name, timeout=60)
+    assert done.status not in ("Pending", "Processing"), "the export did not finish within 60 s"
+    ctx = tool_context(services, REST_LIMITS)
+    return await exports.get_export_status(GetExportStatusInput(jobId=job.jobId), ctx)
 
 
 async def export(services: Services, **args: Any) -> tuple[ExportJob, list[Path]]:
-    ctx = services.context(REST_LIMITS)
-    job = await handlers.export_cost_and_usage(ExportCostAndUsageInput.model_validate(args), ctx)
+    ctx = tool_context(services, REST_LIMITS)
+    job = await exports.export_cost_and_usage(ExportCostAndUsageInput.model_validate(args), ctx)
     assert job.status in ("Pending", "Processing")
     job = await finished(services, job)
     assert job.status == "Complete", job.error
-    return job, [services.exports.file_path(job.jobId, f.name) for f in job.files]
+    assert isinstance(services.exports, ExportService)
+    return job, [services.exports.root / job.jobId / f.name for f in job.files]
 
 
 def read_back(path: Path) -> list[dict[str, Any]]:

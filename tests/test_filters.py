@@ -7,21 +7,21 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import decimal_sums, expected_rows, python_filter
+from conftest import decimal_sums, expected_rows, python_filter, tool_context
 
 from server.services import Services
-from tools import handlers
+from tools import cost_and_usage
 from tools.context import REST_LIMITS
-from tools.models import ListCostAndUsageInput
+from tools.cost_and_usage import ListCostAndUsageInput
 from tools.wire import decimal_text
 
 
 async def walk(svc: Services, args: dict[str, Any], page_size: int = 1000) -> list[dict[str, Any]]:
-    ctx = svc.context(REST_LIMITS)
+    ctx = tool_context(svc, REST_LIMITS)
     rows: list[dict[str, Any]] = []
     token = None
     while True:
-        page = await handlers.list_cost_and_usage(
+        page = await cost_and_usage.list_cost_and_usage(
             ListCostAndUsageInput.model_validate({**args, "pageSize": page_size, "pageToken": token}), ctx
         )
         rows.extend(page.data)

@@ -9,21 +9,24 @@ from typing import Any
 import anyio
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from conftest import tool_context
 
 from server.auth import TokenStore
-from server.rest_adapter import STREAMS, create_app
+from server.pipeline import Pipeline
+from server.rest.app import create_app
+from server.rest.routes import STREAMS
 from server.services import Services, running_services
 from server.settings import Settings
 from server.store.db import Store
 from server.store.demo import generate_demo
-from tools import handlers
+from tools import cost_and_usage
 from tools.context import REST_LIMITS
+from tools.cost_and_usage import ListCostAndUsageInput
 from tools.errors import QueryTimeout
-from tools.models import ListCostAndUsageInput
 
 
 async def client_for(services: Services) -> TestClient[Any, Any]:
-    return TestClient(TestServer(create_app(services, TokenStore([]))))
+    return TestClient(TestServer(create_app(Pipeline(services), TokenStore([]))))
 
 
 async def wait_done(client: TestClient[Any, Any], job_id: str) -> dict[str, Any]:
@@ -85,7 +88,7 @@ async def test_exports_beyond_the_per_principal_limit_get_429_with_retry_after(o
 async def test_requests_beyond_the_rate_limit_get_429_with_retry_after(settings: Settings) -> None:
     limited = settings.model_copy(update={"rate_limit_per_second": 0.001, "rate_limit_burst": 3})
     async with running_services(limited, load_demo=False) as svc:
-        app = create_app(svc, TokenStore(["tok"]))
+        app = create_app(Pipeline(svc), TokenStore(["tok"]))
         async with TestClient(TestServer(app)) as client:
             statuses = [(await client.get("/schema", headers={"Authorization": "Bearer tok"})).status for _ in range(5)]
             resp = await client.get("/schema", headers={"Authorization": "Bearer tok"})
@@ -98,7 +101,7 @@ async def test_a_query_past_the_timeout_is_stopped_with_query_timeout(settings: 
     hasty = settings.model_copy(update={"query_timeout_seconds": 1e-9})
     async with running_services(hasty, load_demo=False) as svc:
         with pytest.raises(QueryTimeout) as caught:
-            await handlers.list_cost_and_usage(ListCostAndUsageInput(), svc.context(REST_LIMITS))
+            await cost_and_usage.list_cost_and_usage(ListCostAndUsageInput(), tool_context(svc, REST_LIMITS))
     assert caught.value.code == "query_timeout" and caught.value.status == 503
 
 
@@ -114,7 +117,7 @@ async def test_expired_exports_lose_their_files_and_say_why(services: Services) 
         assert expired["status"] == "Expired" and "expired" in expired["error"]
         assert expired["downloadUrl"] is None
         assert (await client.get(download)).status == 404
-        assert not services.exports.file_path(job_id, job["files"][0]["name"]).exists()
+        assert not (services.exports.root / job_id / job["files"][0]["name"]).exists()
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +135,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_a_client_that_drops_an_ndjson_stream_stops_the_walk_and_frees_it(demo_dir: Path) -> None:
     settings = Settings(data_dir=demo_dir, token_secret="t")  # type: ignore[arg-type]
     async with running_services(settings, load_demo=False) as svc:
-        app = create_app(svc, TokenStore([]))
+        app = create_app(Pipeline(svc), TokenStore([]))
         async with TestClient(TestServer(app)) as client:
             resp = await client.get(
                 "/cost-and-usage", params={"pageSize": "50"}, headers={"Accept": "application/x-ndjson"}

@@ -10,8 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.auth import TokenStore
-from server.response_cache import ResponseCache
-from server.rest_adapter import CACHE, create_app
+from server.pipeline import Pipeline
+from server.rest.app import create_app
+from server.rest.cache import ResponseCache
+from server.rest.routes import CACHE
 from server.services import Services
 
 
@@ -84,7 +86,7 @@ async def test_a_disabled_cache_always_computes() -> None:
 
 
 async def test_rest_pages_repeat_from_the_cache_with_the_same_bytes(services: Services) -> None:
-    async with TestClient(TestServer(create_app(services, TokenStore([])))) as client:
+    async with TestClient(TestServer(create_app(Pipeline(services), TokenStore([])))) as client:
         params = {"pageSize": "5", "chargeCategory": "Usage"}
         first = await client.get("/cost-and-usage", params=params)
         second = await client.get("/cost-and-usage", params=params)

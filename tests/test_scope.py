@@ -11,16 +11,19 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import AWS_CC, decimal_sums, expected_rows, python_filter, read_csv
+from conftest import AWS_CC, decimal_sums, expected_rows, python_filter, read_csv, tool_context
 from mcp import Client
 
 from server.auth import Principal, TokenFileError, TokenStore
-from server.mcp_adapter import FocusMCPServer
-from server.rest_adapter import create_app
+from server.mcp.server import FocusMCPServer
+from server.pipeline import Pipeline
+from server.rest.app import create_app
 from server.services import Services
-from tools import handlers
+from tools import commitments, cost_and_usage, schema_metadata
+from tools.commitments import ListContractCommitmentsInput
 from tools.context import REST_LIMITS
-from tools.models import GetSchemaMetadataInput, ListContractCommitmentsInput, ListCostAndUsageInput
+from tools.cost_and_usage import ListCostAndUsageInput
+from tools.schema_metadata import GetSchemaMetadataInput
 from tools.source import Scope
 
 CASES = 1000
@@ -53,11 +56,11 @@ def random_filters(rng: random.Random, rows: list[dict[str, str]]) -> dict[str, 
 
 
 async def walk(svc: Services, principal: Principal, args: dict[str, Any], size: int) -> tuple[list[Any], int]:
-    ctx = svc.context(REST_LIMITS, principal)
+    ctx = tool_context(svc, REST_LIMITS, principal)
     rows: list[Any] = []
     token = None
     while True:
-        page = await handlers.list_cost_and_usage(
+        page = await cost_and_usage.list_cost_and_usage(
             ListCostAndUsageInput.model_validate({**args, "pageSize": size, "pageToken": token}), ctx
         )
         assert page.appliedScope is not None and page.appliedScope.principal == principal.name
@@ -89,7 +92,9 @@ async def test_a_thousand_random_scopes_filters_and_page_sizes_never_leak_a_row(
 
 async def test_schema_statistics_count_only_the_rows_in_scope(multi: Services) -> None:
     principal = Principal("team-a", scope=Scope(frozenset({"100000000001"}), None))
-    meta = await handlers.get_schema_metadata(GetSchemaMetadataInput(), multi.context(REST_LIMITS, principal))
+    meta = await schema_metadata.get_schema_metadata(
+        GetSchemaMetadataInput(), tool_context(multi, REST_LIMITS, principal)
+    )
     expected = [r for r in expected_rows() if r["BillingAccountId"] == "100000000001"]
     assert meta.loaded.costAndUsageRows == len(expected) == sum(p["rows"] for p in meta.loaded.billingPeriods)
     assert meta.loaded.providers == sorted({r["ServiceProviderName"] for r in expected})
@@ -114,12 +119,12 @@ async def test_contract_commitments_follow_the_scope_through_their_linked_accoun
     multi: Services, account: str
 ) -> None:
     principal = Principal("scoped", scope=Scope(frozenset({account}), None))
-    page = await handlers.list_contract_commitments(
-        ListContractCommitmentsInput(pageSize=1000), multi.context(REST_LIMITS, principal)
+    page = await commitments.list_contract_commitments(
+        ListContractCommitmentsInput(pageSize=1000), tool_context(multi, REST_LIMITS, principal)
     )
     assert {r["ContractCommitmentId"] for r in page.data} == commitment_ids_of(account)
-    unscoped = await handlers.list_contract_commitments(
-        ListContractCommitmentsInput(billingAccountId=account, pageSize=1000), multi.context(REST_LIMITS)
+    unscoped = await commitments.list_contract_commitments(
+        ListContractCommitmentsInput(billingAccountId=account, pageSize=1000), tool_context(multi, REST_LIMITS)
     )
     assert {r["ContractCommitmentId"] for r in unscoped.data} == commitment_ids_of(account)
 
@@ -143,7 +148,7 @@ async def test_a_tool_outside_the_principals_list_is_forbidden_on_rest_and_mcp(
         ["admin-token"],
         token_file(tmp_path, [{"name": "reader", "sha256": sha("reader-token"), "tools": ["listcostandusage"]}]),
     )
-    async with TestClient(TestServer(create_app(services, tokens))) as client:
+    async with TestClient(TestServer(create_app(Pipeline(services), tokens))) as client:
         headers = {"Authorization": "Bearer reader-token"}
         assert (await client.get("/cost-and-usage", params={"pageSize": "1"}, headers=headers)).status == 200
         resp = await client.post("/cost-and-usage/export", json={}, headers=headers)
@@ -152,7 +157,7 @@ async def test_a_tool_outside_the_principals_list_is_forbidden_on_rest_and_mcp(
         assert (
             await client.post("/cost-and-usage/export", json={}, headers={"X-API-Key": "admin-token"})
         ).status == 202
-    server = FocusMCPServer(services, http_auth=tokens, resource_url="http://127.0.0.1:9090/mcp")
+    server = FocusMCPServer(Pipeline(services), http_auth=tokens, resource_url="http://127.0.0.1:9090/mcp")
     reader = tokens.verify("reader-token")
     assert reader is not None
 
@@ -160,7 +165,7 @@ async def test_a_tool_outside_the_principals_list_is_forbidden_on_rest_and_mcp(
     from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
     from mcp.server.auth.provider import AccessToken
 
-    user = AuthenticatedUser(AccessToken(token="x", client_id=reader.name, scopes=[]))
+    user = AuthenticatedUser(AccessToken(token="reader-token", client_id=reader.name, scopes=[]))
     reset = auth_context.auth_context_var.set(user)
     try:
         async with Client(server) as mcp_client:
@@ -176,7 +181,7 @@ async def test_a_scoped_token_over_rest_sees_only_its_accounts(services: Service
     tokens = TokenStore(
         [], token_file(tmp_path, [{"name": "b", "sha256": sha("tok-b"), "billingAccountIds": ["100000000002"]}])
     )
-    async with TestClient(TestServer(create_app(services, tokens))) as client:
+    async with TestClient(TestServer(create_app(Pipeline(services), tokens))) as client:
         resp = await client.get("/cost-and-usage", params={"pageSize": "1000"}, headers={"X-API-Key": "tok-b"})
         body = json.loads(await resp.text(), parse_float=Decimal)
     assert {r["BillingAccountId"] for r in body["data"]} == {"100000000002"}

@@ -8,15 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import expected_rows, python_filter
+from conftest import expected_rows, python_filter, tool_context
 from mcp import Client
 from pydantic import ValidationError
 
-from server.mcp_adapter import FocusMCPServer
+from server.mcp.server import FocusMCPServer
+from server.pipeline import Pipeline
 from server.services import Services
 from tools import summaries
 from tools.context import REST_LIMITS
-from tools.summary_models import ListCostAndUsageValuesInput, SummarizeCostAndUsageInput
+from tools.summaries import ListCostAndUsageValuesInput, SummarizeCostAndUsageInput
 
 MONTH = {"month": lambda r: r["ChargePeriodStart"][:7], "day": lambda r: r["ChargePeriodStart"][:10]}
 
@@ -41,7 +42,7 @@ def expected_groups(rows: list[dict[str, str]], group_by: list[str], metric: str
 
 async def summarize(svc: Services, **args: Any) -> Any:
     return await summaries.summarize_cost_and_usage(
-        SummarizeCostAndUsageInput.model_validate(args), svc.context(REST_LIMITS)
+        SummarizeCostAndUsageInput.model_validate(args), tool_context(svc, REST_LIMITS)
     )
 
 
@@ -135,7 +136,7 @@ async def test_quantities_are_summed_per_unit(multi: Services) -> None:
 
 
 async def test_values_of_service_name_equal_the_distinct_set_with_counts(multi: Services) -> None:
-    ctx = multi.context(REST_LIMITS)
+    ctx = tool_context(multi, REST_LIMITS)
     values: list[Any] = []
     token = None
     while True:
@@ -157,7 +158,7 @@ async def test_values_of_service_name_equal_the_distinct_set_with_counts(multi: 
 
 
 async def test_value_search_is_case_insensitive_and_can_match_prefixes(multi: Services) -> None:
-    ctx = multi.context(REST_LIMITS)
+    ctx = tool_context(multi, REST_LIMITS)
     contains = await summaries.list_cost_and_usage_values(
         ListCostAndUsageValuesInput(column="ServiceName", search="ec2"), ctx
     )
@@ -176,7 +177,7 @@ async def test_value_search_is_case_insensitive_and_can_match_prefixes(multi: Se
 
 
 async def test_the_mcp_summary_text_is_a_table_an_agent_can_quote(multi: Services) -> None:
-    async with Client(FocusMCPServer(multi)) as client:
+    async with Client(FocusMCPServer(Pipeline(multi))) as client:
         result = await client.call_tool("summarizecostandusage", {"groupBy": ["ServiceProviderName"], "top": 2})
         prompts = await client.list_prompts()
         schema = await client.read_resource("focus://schema")
@@ -191,9 +192,9 @@ async def test_rest_takes_comma_separated_lists_and_answers_exact_numbers(multi:
     from aiohttp.test_utils import TestClient, TestServer
 
     from server.auth import TokenStore
-    from server.rest_adapter import create_app
+    from server.rest.app import create_app
 
-    async with TestClient(TestServer(create_app(multi, TokenStore([])))) as client:
+    async with TestClient(TestServer(create_app(Pipeline(multi), TokenStore([])))) as client:
         resp = await client.get(
             "/cost-and-usage/summary",
             params={"groupBy": "ServiceProviderName,month", "metrics": "EffectiveCost,BilledCost", "top": "2"},

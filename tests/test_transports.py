@@ -13,8 +13,9 @@ from conftest import AWS_13, decimal_sums, read_csv
 from mcp import Client
 
 from server.auth import TokenStore
-from server.mcp_adapter import FocusMCPServer
-from server.rest_adapter import create_app
+from server.mcp.server import FocusMCPServer
+from server.pipeline import Pipeline
+from server.rest.app import create_app
 from server.services import Services
 
 ERAS = ["auto", "legacy"]  # 2026-07-28 (discover, sessionless) and the 2025-11-25 handshake
@@ -22,7 +23,7 @@ ERAS = ["auto", "legacy"]  # 2026-07-28 (discover, sessionless) and the 2025-11-
 
 @pytest.fixture
 async def rest(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(services, TokenStore([])))) as client:
+    async with TestClient(TestServer(create_app(Pipeline(services), TokenStore([])))) as client:
         yield client
 
 
@@ -91,7 +92,7 @@ async def test_mcp_in_memory_walk_equals_the_rest_walk_in_both_protocol_eras(
     services: Services, rest: TestClient[Any, Any], mode: str
 ) -> None:
     rest_rows = await rest_walk(rest, 7)
-    async with Client(FocusMCPServer(services), mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(FocusMCPServer(Pipeline(services)), mode=mode) as client:  # type: ignore[arg-type]
         mcp_rows = await mcp_walk(client, 7)
     assert len(mcp_rows) == len(rest_rows) == 100
     assert all(map(same, rest_rows, mcp_rows))
@@ -106,7 +107,7 @@ async def test_rest_decimals_are_exact_json_numbers(rest: TestClient[Any, Any]) 
 
 
 async def test_mcp_tools_carry_annotations_and_output_schemas(services: Services) -> None:
-    async with Client(FocusMCPServer(services)) as client:
+    async with Client(FocusMCPServer(Pipeline(services))) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {
         "listcostandusage",
@@ -153,7 +154,7 @@ async def test_bad_input_gets_the_same_error_code_on_mcp(
 ) -> None:
     if args.get("pageSize") == 10001:
         args = {"pageSize": 1001}  # the MCP maximum is 1000
-    async with Client(FocusMCPServer(services)) as client:
+    async with Client(FocusMCPServer(Pipeline(services))) as client:
         result = await client.call_tool("listcostandusage", args)
     assert result.is_error
     body = json.loads(result.content[0].text)  # type: ignore[union-attr]
@@ -170,7 +171,7 @@ async def test_a_token_from_other_filters_is_rejected_on_both_transports(
         "/cost-and-usage", params={"pageSize": "5", "chargeCategory": "Usage", "pageToken": first["nextPageToken"]}
     )
     assert resp.status == 400 and (await resp.json())["code"] == "invalid_page_token"
-    async with Client(FocusMCPServer(services)) as client:
+    async with Client(FocusMCPServer(Pipeline(services))) as client:
         page = await client.call_tool("listcostandusage", {"pageSize": 5})
         token = page.structured_content["nextPageToken"]  # type: ignore[index]
         result = await client.call_tool("listcostandusage", {"pageSize": 5, "region": "x", "pageToken": token})
@@ -182,7 +183,7 @@ async def test_an_unknown_job_id_is_not_found_on_both_transports(
 ) -> None:
     resp = await rest.get("/cost-and-usage/export/nope")
     assert resp.status == 404 and (await resp.json())["code"] == "not_found"
-    async with Client(FocusMCPServer(services)) as client:
+    async with Client(FocusMCPServer(Pipeline(services))) as client:
         result = await client.call_tool("getcostandusageexportstatus", {"jobId": "nope"})
     assert result.is_error and json.loads(result.content[0].text)["code"] == "not_found"  # type: ignore[union-attr]
 
@@ -206,7 +207,7 @@ async def test_the_ndjson_stream_carries_every_row(rest: TestClient[Any, Any]) -
 
 
 async def test_the_mcp_size_budget_cuts_a_page_says_so_and_loses_nothing(services: Services) -> None:
-    async with Client(FocusMCPServer(services)) as client:
+    async with Client(FocusMCPServer(Pipeline(services))) as client:
         first = await client.call_tool("listcostandusage", {"pageSize": 1000})
         data = first.structured_content
         assert data is not None

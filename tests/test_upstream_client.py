@@ -25,14 +25,17 @@ from pydantic import SecretStr, ValidationError
 from yarl import URL
 
 from server.auth import TokenStore
-from server.rest_adapter import create_app
+from server.pipeline import Pipeline
+from server.rest.app import create_app
 from server.services import running_services
 from server.settings import Settings
 from server.sources.upstream import UpstreamSource
 from server.sources.upstream_client import RetryPolicy, UpstreamClient, UpstreamConfig, retry_after_seconds
 from server.sources.upstream_exports import JOB_PREFIX, UpstreamExports
-from tools import handlers, wire
+from tools import commitments, cost_and_usage, exports, schema_metadata, wire
+from tools.commitments import ListContractCommitmentsInput
 from tools.context import MCP_LIMITS, REST_LIMITS, ExportRequest, Limits, ToolContext
+from tools.cost_and_usage import ListCostAndUsageInput
 from tools.errors import (
     Forbidden,
     InvalidArgument,
@@ -42,17 +45,16 @@ from tools.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from tools.models import (
-    ExportCostAndUsageInput,
-    GetExportStatusInput,
-    GetSchemaMetadataInput,
-    ListContractCommitmentsInput,
-    ListCostAndUsageInput,
-)
+from tools.exports import ExportCostAndUsageInput, GetExportStatusInput
 from tools.pagination import PageTokens
+from tools.schema_metadata import GetSchemaMetadataInput
 from tools.source import CostFilters, Scope
-from tools.summaries import list_cost_and_usage_values, summarize_cost_and_usage
-from tools.summary_models import ListCostAndUsageValuesInput, SummarizeCostAndUsageInput
+from tools.summaries import (
+    ListCostAndUsageValuesInput,
+    SummarizeCostAndUsageInput,
+    list_cost_and_usage_values,
+    summarize_cost_and_usage,
+)
 
 BASE = "http://upstream.test/focus/v1"
 FINOPS = "finops-foundation-secret"
@@ -164,16 +166,17 @@ async def upstream(mocked: aioresponses) -> AsyncIterator[Upstream]:
 def context(upstream: Upstream, limits: Limits = REST_LIMITS, principal: str = "alice") -> ToolContext:
     return ToolContext(
         source=UpstreamSource(upstream.client, secret=b"test-secret"),
-        exports=UpstreamExports(upstream.client, base_url="http://ours.test:8080", secret=b"test-secret"),
+        exports=UpstreamExports(upstream.client, secret=b"test-secret"),
         tokens=PageTokens(b"test-secret"),
         limits=limits,
         generator_version="test",
         principal=principal,
+        download_base="http://ours.test:8080",
     )
 
 
 async def list_page(upstream: Upstream, **args: Any) -> Any:
-    return await handlers.list_cost_and_usage(ListCostAndUsageInput(**args), context(upstream))
+    return await cost_and_usage.list_cost_and_usage(ListCostAndUsageInput(**args), context(upstream))
 
 
 # --- each failure mode ---------------------------------------------------------------------------
@@ -245,7 +248,7 @@ async def test_a_500_then_a_good_answer_is_just_the_good_answer(upstream: Upstre
 async def test_an_export_post_that_failed_with_500_is_not_sent_again(upstream: Upstream) -> None:
     upstream.mock.post(f"{BASE}/cost-and-usage/export", status=500, repeat=True)
     with pytest.raises(UpstreamUnavailable):
-        await handlers.export_cost_and_usage(ExportCostAndUsageInput(), context(upstream))
+        await exports.export_cost_and_usage(ExportCostAndUsageInput(), context(upstream))
     assert len(upstream.sent("POST")) == 1, "a 500 may have created the job: retrying could start a second one"
 
 
@@ -313,7 +316,7 @@ async def test_401_from_upstream_is_upstream_error_and_only_the_finops_token_eve
     )
     async with (
         running_services(settings) as services,
-        TestClient(TestServer(create_app(services, TokenStore([CLIENT_TOKEN])))) as rest,
+        TestClient(TestServer(create_app(Pipeline(services), TokenStore([CLIENT_TOKEN])))) as rest,
     ):
         resp = await rest.get("/cost-and-usage", headers={"Authorization": f"Bearer {CLIENT_TOKEN}"})
         body = await resp.json()
@@ -404,12 +407,14 @@ async def test_a_page_cut_by_the_mcp_budget_resumes_inside_the_upstream_page(ups
     rows = [row(ChargeDescription=f"{i}{big}") for i in range(5)]
     upstream.mock.get(LIST, body=envelope(rows, next_token="after-five", total=7))
     ctx = context(upstream, replace(MCP_LIMITS, result_budget_bytes=12_000))
-    first = await handlers.list_cost_and_usage(ListCostAndUsageInput(pageSize=5), ctx)
+    first = await cost_and_usage.list_cost_and_usage(ListCostAndUsageInput(pageSize=5), ctx)
     assert first.truncated is not None
     kept = len(first.data)
     assert 0 < kept < 5
     upstream.mock.get(LIST, body=envelope(rows, next_token="after-five", total=7))
-    second = await handlers.list_cost_and_usage(ListCostAndUsageInput(pageSize=5, pageToken=first.nextPageToken), ctx)
+    second = await cost_and_usage.list_cost_and_usage(
+        ListCostAndUsageInput(pageSize=5, pageToken=first.nextPageToken), ctx
+    )
     resumed = upstream.sent()[1].kwargs["params"]
     assert "pageToken" not in resumed, "the first upstream page is asked for again"
     assert resumed["pageSize"] == str(kept + 5)
@@ -419,7 +424,7 @@ async def test_a_page_cut_by_the_mcp_budget_resumes_inside_the_upstream_page(ups
 async def test_contract_commitments_pass_through_with_their_filters(upstream: Upstream) -> None:
     record = {"ContractCommitmentId": "cc-1", "ContractCommitmentCost": 100, "ContractId": "k-1"}
     upstream.mock.get(COMMITMENTS, body=envelope([record]))
-    page = await handlers.list_contract_commitments(
+    page = await commitments.list_contract_commitments(
         ListContractCommitmentsInput(billingAccountId="123", commitmentDiscountId="cc-1"), context(upstream)
     )
     assert page.data[0]["ContractCommitmentCost"] == Decimal(100)
@@ -433,7 +438,7 @@ async def test_contract_commitments_pass_through_with_their_filters(upstream: Up
 async def test_a_cost_and_usage_column_in_a_commitment_is_refused(upstream: Upstream) -> None:
     upstream.mock.get(COMMITMENTS, body=envelope([{"ContractCommitmentId": "cc-1", "BilledCost": 1}]))
     with pytest.raises(UpstreamError, match="BilledCost"):
-        await handlers.list_contract_commitments(ListContractCommitmentsInput(), context(upstream))
+        await commitments.list_contract_commitments(ListContractCommitmentsInput(), context(upstream))
 
 
 async def test_schema_metadata_is_passed_through_with_its_origin_stated(upstream: Upstream) -> None:
@@ -453,7 +458,7 @@ async def test_schema_metadata_is_passed_through_with_its_origin_stated(upstream
     }
     upstream.mock.get(f"{BASE}/schema", body=json.dumps(schema))
     ctx = context(upstream)
-    meta = await handlers.get_schema_metadata(GetSchemaMetadataInput(), ctx)
+    meta = await schema_metadata.get_schema_metadata(GetSchemaMetadataInput(), ctx)
     assert meta.loaded.origin == f"upstream FOCUS API at {BASE} (its origin: embedded DuckDB store) (demo data)"
     assert meta.loaded.costAndUsageRows == 10
     assert meta.loaded.dataLastUpdated == UPDATED
@@ -564,14 +569,14 @@ async def test_export_jobs_are_namespaced_bound_to_their_owner_and_point_at_our_
     upstream.mock.post(f"{BASE}/cost-and-usage/export", status=202, body=json.dumps(job("Pending")))
     upstream.mock.get(f"{BASE}/cost-and-usage/export/abc123", body=json.dumps(job("Complete")), repeat=True)
     alice = context(upstream, principal="alice")
-    started = await handlers.export_cost_and_usage(ExportCostAndUsageInput(providerName="AWS"), alice)
+    started = await exports.export_cost_and_usage(ExportCostAndUsageInput(providerName="AWS"), alice)
     assert started.jobId.startswith(f"{JOB_PREFIX}abc123.")
     assert upstream.sent("POST")[0].kwargs["json"] == {
         "providerName": "AWS",
         "format": "csv",
         "includeContractCommitments": False,
     }
-    done = await handlers.get_export_status(GetExportStatusInput(jobId=started.jobId), alice)
+    done = await exports.get_export_status(GetExportStatusInput(jobId=started.jobId), alice)
     assert done.status == "Complete"
     ours = f"http://ours.test:8080/cost-and-usage/export/{started.jobId}/files/cost-and-usage.csv"
     assert done.downloadUrl == ours
@@ -591,17 +596,17 @@ async def test_export_jobs_are_namespaced_bound_to_their_owner_and_point_at_our_
 async def test_someone_elses_forged_or_foreign_job_id_is_not_found_and_never_asked_upstream(
     upstream: Upstream, job_id: str, caller: str
 ) -> None:
-    same_secret_as_the_context = UpstreamExports(upstream.client, base_url="http://ours.test", secret=b"test-secret")
+    same_secret_as_the_context = UpstreamExports(upstream.client, secret=b"test-secret")
     alices = same_secret_as_the_context.job_id("abc123", "alice")
     job_id = job_id.replace("<alice's mac>", alices.rpartition(".")[2])
     with pytest.raises(NotFound):
-        await handlers.get_export_status(GetExportStatusInput(jobId=job_id), context(upstream, principal=caller))
+        await exports.get_export_status(GetExportStatusInput(jobId=job_id), context(upstream, principal=caller))
     assert upstream.sent() == []
 
 
 async def test_an_idempotency_key_goes_upstream_made_distinct_per_caller(upstream: Upstream) -> None:
     upstream.mock.post(f"{BASE}/cost-and-usage/export", status=202, body=json.dumps(job("Pending")), repeat=True)
-    exports = UpstreamExports(upstream.client, base_url="http://ours.test", secret=b"k")
+    exports = UpstreamExports(upstream.client, secret=b"k")
     for owner in ("alice", "alice", "bob"):
         await exports.submit(ExportRequest(CostFilters(), "csv", False, owner, {"format": "csv"}, "key-1"))
     alice, again, bob = (call.kwargs["headers"]["Idempotency-Key"] for call in upstream.sent("POST"))
@@ -612,13 +617,12 @@ async def test_an_idempotency_key_goes_upstream_made_distinct_per_caller(upstrea
 async def test_an_export_download_streams_the_upstream_file_with_the_finops_token(upstream: Upstream) -> None:
     upstream.mock.get(f"{BASE}/cost-and-usage/export/abc123", body=json.dumps(job()))
     upstream.mock.get(f"{BASE}/cost-and-usage/export/abc123/files/cost-and-usage.csv", body=b"a,b\n1,2\n3,4\n")
-    exports = UpstreamExports(upstream.client, base_url="http://ours.test", secret=b"k")
+    exports = UpstreamExports(upstream.client, secret=b"k")
     job_id = exports.job_id("abc123", "alice")
     async with exports.open_download(job_id, "cost-and-usage.csv", "alice") as download:
         assert download.chunks is not None
         content = b"".join([chunk async for chunk in download.chunks])
     assert content == b"a,b\n1,2\n3,4\n"
-    assert download.file.downloadUrl.startswith(f"http://ours.test/cost-and-usage/export/{job_id}/")
     file_call = upstream.mock.requests[("GET", URL(f"{BASE}/cost-and-usage/export/abc123/files/cost-and-usage.csv"))]
     assert file_call[0].kwargs["headers"]["Authorization"] == f"Bearer {FINOPS}"
 
@@ -630,7 +634,7 @@ async def test_a_download_link_to_another_origin_gets_no_credentials(upstream: U
         body=json.dumps(job() | {"files": [job()["files"][0] | {"downloadUrl": presigned}]}),
     )
     upstream.mock.get(presigned, body=b"a\n")
-    exports = UpstreamExports(upstream.client, base_url="http://ours.test", secret=b"k")
+    exports = UpstreamExports(upstream.client, secret=b"k")
     async with exports.open_download(exports.job_id("abc123", "a"), "cost-and-usage.csv", "a") as download:
         assert download.chunks is not None
         assert b"".join([c async for c in download.chunks]) == b"a\n"
@@ -638,11 +642,8 @@ async def test_a_download_link_to_another_origin_gets_no_credentials(upstream: U
     assert "Authorization" not in call.kwargs["headers"]
 
 
-async def test_exports_are_not_written_locally_in_upstream_mode(upstream: Upstream) -> None:
-    source = UpstreamSource(upstream.client, secret=b"s")
-    with pytest.raises(Exception, match="exports run upstream"):
-        source.write_export(CostFilters(), "csv", Path("/nonexistent"), lambda: False)
-    exports = UpstreamExports(upstream.client, base_url="http://ours.test", secret=b"k")
+async def test_a_scoped_export_is_refused_in_upstream_mode(upstream: Upstream) -> None:
+    exports = UpstreamExports(upstream.client, secret=b"k")
     scoped = ExportRequest(CostFilters(scope=Scope(None, frozenset({"s"}))), "csv", False, "a", {})
     with pytest.raises(Forbidden):
         await exports.submit(scoped)

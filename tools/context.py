@@ -1,16 +1,20 @@
-"""What a tool handler receives besides its input: the source, exports, page tokens, limits and scope.
+"""What a tool handler receives besides its input: the source, exports, page tokens, limits and caller.
 
-Each adapter builds one per call from the lifespan's services, with its own transport's page limits.
+The call pipeline (``server/pipeline.py``) builds one per call, with the calling transport's page limits,
+the caller's scope, the REST ``Idempotency-Key`` when one was sent, and the base URL that download links
+are made from (transports, not the export service, decide where files are downloaded).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tools.models import AppliedScope, ExportJob
 from tools.pagination import PageTokens
-from tools.source import CostFilters, ExportFormat, Scope, Source
+from tools.source import CostFilters, DataState, ExportFormat, Scope, Source
+
+if TYPE_CHECKING:
+    from tools.exports import ExportJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +24,7 @@ class Limits:
     default_page_size: int
     max_page_size: int
     result_budget_bytes: int | None = None
-    transport: str = "rest"
+    transport: str = "REST"
 
 
 REST_LIMITS = Limits(default_page_size=1000, max_page_size=10_000, transport="REST")
@@ -38,14 +42,15 @@ class ExportRequest:
 
 
 class Exports(Protocol):
-    """The export job service (owned by the server's lifespan)."""
+    """An export job service (owned by the server's lifespan). Jobs belong to the principal that started them;
+    someone else's job is reported exactly like a missing one."""
 
     async def submit(self, request: ExportRequest) -> ExportJob: ...
 
     async def status(self, job_id: str, owner: str) -> ExportJob: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolContext:
     source: Source
     exports: Exports
@@ -54,6 +59,22 @@ class ToolContext:
     generator_version: str
     scope: Scope = field(default_factory=Scope)
     principal: str = "anonymous"
+    idempotency_key: str | None = None
+    # Where the REST facade serves files: download links are made from it.
+    download_base: str = ""
+    _state: DataState | None = None
 
-    def applied_scope(self) -> AppliedScope:
-        return AppliedScope(principal=self.principal, **self.scope.describe())
+    async def data_state(self) -> DataState:
+        """The data version and last load, read once per call (every part of one answer agrees on it)."""
+        if self._state is None:
+            self._state = await self.source.data_state()
+        return self._state
+
+    def forget_state(self) -> None:
+        """Read the data version again at the next ``data_state`` (the next page of a walk)."""
+        self._state = None
+
+    @property
+    def data_version(self) -> str | None:
+        """The version this call read, if it read one (for the audit line)."""
+        return None if self._state is None else self._state.version

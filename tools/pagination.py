@@ -19,11 +19,11 @@ from tools.errors import InvalidPageToken
 _VERSION = 1
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -40,19 +40,19 @@ class PageTokens:
     secret: bytes
 
     def _sign(self, payload: bytes) -> str:
-        return _b64(hmac.new(self.secret, payload, hashlib.sha256).digest()[:16])
+        return b64url(hmac.new(self.secret, payload, hashlib.sha256).digest()[:16])
 
     def issue(self, *, fingerprint: str, data_version: str, cursor: str) -> str:
         payload = json.dumps(
             {"v": _VERSION, "f": fingerprint, "d": data_version, "c": cursor}, separators=(",", ":")
         ).encode()
-        return f"{_b64(payload)}.{self._sign(payload)}"
+        return f"{b64url(payload)}.{self._sign(payload)}"
 
     def open(self, token: str, *, fingerprint: str, data_version: str) -> str:
         """The cursor inside a token issued by this server for this walk; InvalidPageToken otherwise."""
         try:
             body, signature = token.split(".", 1)
-            payload = _unb64(body)
+            payload = unb64url(body)
             # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a mismatch).
             valid = hmac.compare_digest(signature.encode(), self._sign(payload).encode())
         except (ValueError, UnicodeError):

@@ -3,6 +3,7 @@
 Implemented in ``server/sources/`` (embedded DuckDB, upstream FOCUS API). Rows are dicts keyed by
 FOCUS column ID holding ``Decimal`` for decimals, FOCUS-formatted UTC strings for date/times, parsed
 JSON for JSON columns, and ``None`` for nulls. Cursors are opaque strings the source alone reads.
+Exports are not a source's job: the export services (``server/exports``, upstream) own their writers.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Row = dict[str, Any]
 ExportFormat = Literal["csv", "parquet", "json"]
+Completeness = Literal["Complete", "Partial", "Empty"]
+# The comparisons a filter may make; the SQL builders accept only these.
+Operator = Literal["=", ">=", "<"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +42,31 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """One filter as given: the caller's parameter, the FOCUS column it compares and how (tools/filters.py)."""
+
+    param: str
+    column: str
+    op: Operator
+    value: str | datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CostFilters:
-    billing_period_start: datetime | None = None
-    billing_period_end: datetime | None = None
-    charge_category: str | None = None
-    service_provider_name: str | None = None
-    service_name: str | None = None
-    service_category: str | None = None
-    region_id: str | None = None
-    resource_id: str | None = None
-    sub_account_id: str | None = None
-    billing_currency: str | None = None
+    """The Cost and Usage filters of one call, all of which a row must meet, and the caller's scope."""
+
+    conditions: tuple[Condition, ...] = ()
     scope: Scope = Scope()
 
+    def value(self, param: str) -> str | datetime | None:
+        return next((c.value for c in self.conditions if c.param == param), None)
+
+    def on(self, column: str) -> tuple[Condition, ...]:
+        return tuple(c for c in self.conditions if c.column == column)
+
     def as_params(self) -> dict[str, Any]:
-        """The filters as a JSON-able dict (for fingerprints and export records)."""
-        out = {k: v for k, v in asdict(self).items() if k != "scope" and v is not None}
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
+        """The filters as a JSON-able dict keyed by parameter (for fingerprints and export records)."""
+        return {c.param: c.value.isoformat() if isinstance(c.value, datetime) else c.value for c in self.conditions}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +85,7 @@ class Envelope:
     """What a source relaying another FOCUS API was told about one answer; the handler passes it on."""
 
     last_updated: datetime | None
-    completeness: Literal["Complete", "Partial", "Empty"]
+    completeness: Completeness
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +146,6 @@ class Stats:
     origin: str
 
 
-@dataclass(frozen=True, slots=True)
-class ExportResult:
-    record_count: int
-
-
 class Source(Protocol):
     """A FOCUS 1.3 data source."""
 
@@ -149,7 +155,7 @@ class Source(Protocol):
 
     async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page: ...
 
-    async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]: ...
+    async def completeness(self, filters: CostFilters) -> Completeness: ...
 
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         """Metric sums per group (BillingCurrency always among the groups) and per-currency totals."""
@@ -162,11 +168,3 @@ class Source(Protocol):
     async def stats(self, scope: Scope) -> Stats:
         """What is loaded, counted within ``scope``."""
         ...
-
-    def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:
-        """Write the matching Cost and Usage rows to ``path`` (blocking; run in a worker thread)."""
-        ...
-
-    def write_commitments_export(
-        self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: Any
-    ) -> ExportResult: ...

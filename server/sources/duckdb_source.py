@@ -13,24 +13,21 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal, localcontext
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import duckdb
 
 from server.sources import sql, summary_sql
-from server.sources.export_writers import write_query
 from server.store.db import Store
-from server.store.schema import CC_TABLE, CU_TABLE
+from server.store.schema import CU_TABLE
 from tools.catalog import DataType, contract_commitment, cost_and_usage
 from tools.errors import InvalidPageToken, QueryTimeout
 from tools.source import (
     CommitmentFilters,
+    Completeness,
     CostFilters,
     DataState,
-    ExportFormat,
-    ExportResult,
     Page,
     Row,
     Scope,
@@ -150,19 +147,12 @@ class DuckDBSource:
                 _interrupt(cur)
                 raise
 
-    def _with_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        cur = self.store.cursor()
-        try:
-            return fn(cur)
-        finally:
-            cur.close()
-
     # -- state ------------------------------------------------------------------------------------
 
     def _version(self, cur: duckdb.DuckDBPyConnection) -> int:
         return int(self.store.get_meta("data_version", cur) or 0)
 
-    def _custom(self, cur: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
+    def custom_columns(self, cur: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
         rows = cur.execute("SELECT name FROM custom_columns WHERE dataset = ? ORDER BY name", [dataset]).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -201,7 +191,7 @@ class DuckDBSource:
             rows: list[Row] = []
             if ids:
                 bounds = (int(ids[0][0]), int(ids[-1][0]))
-                query, params = sql.page_query(filters, after, limit, self._custom(cur, "CostAndUsage"), bounds)
+                query, params = sql.page_query(filters, after, limit, self.custom_columns(cur, "CostAndUsage"), bounds)
                 cur.execute(query, params)
                 rows = _rows(cur, _CU_JSON)
             more = len(rows) > limit
@@ -213,15 +203,10 @@ class DuckDBSource:
         page: Page = await self._query(run)
         return page
 
-    async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]:
-        def run(cur: duckdb.DuckDBPyConnection) -> Literal["Complete", "Partial", "Empty"]:
-            where, params = [], []
-            if filters.billing_period_start is not None:
-                where.append("BillingPeriodStart >= ?")
-                params.append(filters.billing_period_start)
-            if filters.billing_period_end is not None:
-                where.append("BillingPeriodStart < ?")
-                params.append(filters.billing_period_end)
+    async def completeness(self, filters: CostFilters) -> Completeness:
+        def run(cur: duckdb.DuckDBPyConnection) -> Completeness:
+            # The billing periods the filters cover: those their BillingPeriodStart conditions admit.
+            where, params = sql.condition_clauses(filters.on("BillingPeriodStart"))
             row = cur.execute(
                 "SELECT count(*), count(*) FILTER (WHERE last_loaded_at < BillingPeriodEnd) FROM billing_periods"
                 + sql.where_sql(where),
@@ -231,7 +216,7 @@ class DuckDBSource:
                 return "Empty"
             return "Partial" if row[1] else "Complete"
 
-        result: Literal["Complete", "Partial", "Empty"] = await self._query(run)
+        result: Completeness = await self._query(run)
         return result
 
     # -- summaries and values ---------------------------------------------------------------------
@@ -287,7 +272,7 @@ class DuckDBSource:
             self._links = (version, links)
         return links
 
-    def _allowed_commitments(self, cur: duckdb.DuckDBPyConnection, filters: CommitmentFilters) -> list[str] | None:
+    def allowed_commitments(self, cur: duckdb.DuckDBPyConnection, filters: CommitmentFilters) -> list[str] | None:
         scope = filters.scope
         if filters.billing_account_id is None and scope.unrestricted:
             return None
@@ -307,7 +292,7 @@ class DuckDBSource:
         after = _cursor_int(cursor)
 
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
-            allowed = self._allowed_commitments(cur, filters)
+            allowed = self.allowed_commitments(cur, filters)
             query, params = sql.commitments_query(
                 allowed, filters.contract_commitment_id, filters.contract_id, after, limit
             )
@@ -341,7 +326,7 @@ class DuckDBSource:
             ).fetchall()
             providers = cur.execute(f"SELECT DISTINCT ServiceProviderName {base} ORDER BY 1", params).fetchall()
             currencies = cur.execute(f"SELECT DISTINCT BillingCurrency {base} ORDER BY 1", params).fetchall()
-            allowed = self._allowed_commitments(cur, CommitmentFilters(scope=scope))
+            allowed = self.allowed_commitments(cur, CommitmentFilters(scope=scope))
             cc_sql, cc_params = sql.commitments_query(allowed, None, None, None, None)
             cc = cur.execute(f"SELECT count(*) FROM ({cc_sql})", cc_params).fetchone()
             return Stats(
@@ -355,37 +340,11 @@ class DuckDBSource:
                 providers=[str(p[0]) for p in providers if p[0] is not None],
                 currencies=[str(c[0]) for c in currencies if c[0] is not None],
                 custom_columns={
-                    "CostAndUsage": self._custom(cur, "CostAndUsage"),
-                    "ContractCommitment": self._custom(cur, "ContractCommitment"),
+                    "CostAndUsage": self.custom_columns(cur, "CostAndUsage"),
+                    "ContractCommitment": self.custom_columns(cur, "ContractCommitment"),
                 },
                 origin="embedded DuckDB store",
             )
 
         result: Stats = await self._query(run)
-        return result
-
-    # -- exports (blocking; called from the export service's worker thread) ------------------------
-
-    def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:
-        def run(cur: duckdb.DuckDBPyConnection) -> ExportResult:
-            where, params = sql.cost_where(filters)
-            custom = self._custom(cur, "CostAndUsage")
-            return write_query(cur, cost_and_usage(), custom, CU_TABLE, where, params, fmt, path, should_stop)
-
-        result: ExportResult = self._with_cursor(run)
-        return result
-
-    def write_commitments_export(
-        self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: Any
-    ) -> ExportResult:
-        def run(cur: duckdb.DuckDBPyConnection) -> ExportResult:
-            allowed = self._allowed_commitments(cur, filters)
-            where: list[str] = []
-            params: list[Any] = []
-            if allowed is not None:
-                where.append("list_contains(?, ContractCommitmentId)")
-                params.append(allowed)
-            return write_query(cur, contract_commitment(), [], CC_TABLE, where, params, fmt, path, should_stop)
-
-        result: ExportResult = self._with_cursor(run)
         return result

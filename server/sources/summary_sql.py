@@ -1,6 +1,6 @@
 """SQL for summaries and distinct values: GROUP BY over whitelisted dimensions, always per currency.
 
-Dimension and metric names arrive already checked against ``tools.summary_models``; tag keys travel
+Dimension and metric names arrive already checked against ``tools.summaries``; tag keys travel
 as parameters (inside a JSON path), never spliced into the SQL text.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 from server.sources.sql import cost_where, where_sql
 from server.store.schema import CU_TABLE, quote
 from tools.source import CostFilters, SummaryQuery, ValuesQuery
-from tools.summary_models import TIME_BUCKETS, is_tag
+from tools.summaries import TIME_BUCKETS, is_tag
 
 
 def _tag_path(dimension: str) -> str:

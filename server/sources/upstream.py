@@ -18,14 +18,12 @@ the mapping between our side and theirs:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 from cryptography.exceptions import InvalidTag
@@ -33,15 +31,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.sources import upstream_contract as contract
 from server.sources.upstream_client import UpstreamClient, UpstreamNotFound
-from tools.errors import Forbidden, InternalError, InvalidPageToken, UpstreamError
-from tools.models import format_instant
+from tools.errors import Forbidden, InvalidPageToken, UpstreamError
+from tools.filters import upstream_params
+from tools.pagination import b64url, unb64url
 from tools.source import (
     CommitmentFilters,
     CostFilters,
     DataState,
     Envelope,
-    ExportFormat,
-    ExportResult,
     Page,
     Scope,
     Stats,
@@ -59,14 +56,6 @@ T = TypeVar("T")
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, f"focus-api upstream {purpose}".encode(), hashlib.sha256).digest()
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def require_unscoped(scope: Scope) -> None:
@@ -89,11 +78,11 @@ class CursorSeal:
     def seal(self, token: str | None, skip: int = 0) -> str:
         nonce = os.urandom(12)
         payload = json.dumps({"t": token, "s": skip}, separators=(",", ":")).encode()
-        return b64(nonce + self._aead.encrypt(nonce, payload, self._AAD))
+        return b64url(nonce + self._aead.encrypt(nonce, payload, self._AAD))
 
     def open(self, cursor: str) -> tuple[str | None, int]:
         try:
-            raw = _unb64(cursor)
+            raw = unb64url(cursor)
             data = json.loads(self._aead.decrypt(raw[:12], raw[12:], self._AAD))
             token, skip = data["t"], int(data["s"])
         except (ValueError, InvalidTag, KeyError, TypeError):
@@ -132,22 +121,6 @@ class _Cursors(Sequence[str]):
         if position == self._count - 1 and self._next is not None:
             return self._next
         return self._seal.seal(self._token, self._skip + position + 1)
-
-
-def _cost_params(filters: CostFilters) -> dict[str, str]:
-    values = {
-        "billingPeriodStart": format_instant(filters.billing_period_start),
-        "billingPeriodEnd": format_instant(filters.billing_period_end),
-        "chargeCategory": filters.charge_category,
-        "providerName": filters.service_provider_name,
-        "serviceName": filters.service_name,
-        "serviceCategory": filters.service_category,
-        "region": filters.region_id,
-        "resourceId": filters.resource_id,
-        "subAccountId": filters.sub_account_id,
-        "billingCurrency": filters.billing_currency,
-    }
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def _commitment_params(filters: CommitmentFilters) -> dict[str, str]:
@@ -202,7 +175,7 @@ class UpstreamSource:
 
     async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page:
         require_unscoped(filters.scope)
-        return await self._page("/cost-and-usage", _CU_RECORD, _cost_params(filters), cursor, limit)
+        return await self._page("/cost-and-usage", _CU_RECORD, upstream_params(filters), cursor, limit)
 
     async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page:
         require_unscoped(filters.scope)
@@ -212,7 +185,7 @@ class UpstreamSource:
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         """The upstream's ``GET /cost-and-usage/summary``, cut to this transport's groups per currency."""
         require_unscoped(filters.scope)
-        params = _cost_params(filters) | {
+        params = upstream_params(filters) | {
             "metrics": ",".join(query.metrics),
             "sort": ("" if query.descending else "+") + query.sort,
         }
@@ -250,7 +223,7 @@ class UpstreamSource:
     async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:
         """The upstream's ``GET /cost-and-usage/values``, paged like the lists."""
         require_unscoped(filters.scope)
-        params = _cost_params(filters) | {
+        params = upstream_params(filters) | {
             "column": query.column,
             "searchMode": "prefix" if query.prefix else "contains",
         }
@@ -311,11 +284,3 @@ class UpstreamSource:
             custom_columns=answer.custom_columns(),
             origin=f"upstream FOCUS API at {self.client.config.base_url} (its origin: {origin})",
         )
-
-    def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:
-        raise InternalError("in upstream mode exports run upstream (UpstreamExports), never in this process")
-
-    def write_commitments_export(
-        self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: Any
-    ) -> ExportResult:
-        raise InternalError("in upstream mode exports run upstream (UpstreamExports), never in this process")

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
 from tools.errors import UpstreamError
-from tools.models import ExportJob, LoadedInfo, parse_instant
+from tools.exports import ExportJob
+from tools.instants import parse_instant
+from tools.schema_metadata import LoadedInfo
 
 Completeness = Literal["Complete", "Partial", "Empty"]
 _COMPLETENESS = ("Complete", "Partial", "Empty")

@@ -3,7 +3,7 @@
 Owns the mapping of jobs between our side and theirs. Job ids are namespaced ``up-<upstream id>.<mac>``:
 the MAC binds the id to the caller who started it (the upstream sees one principal, this server's
 ``FINOPS_FOUNDATION_TOKEN``, for all our callers), so someone else's id is ``not_found`` here. Download
-URLs point at our REST route, which streams the upstream file through (``open_download``); an
+links point at our REST route, which streams the upstream file through (``open_download``); an
 ``Idempotency-Key`` goes upstream made distinct per caller.
 """
 
@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
-from server.exports import ExportDownload
+from server.exports.service import ExportDownload
 from server.sources import upstream_contract as contract
-from server.sources.upstream import b64, derive_key, require_unscoped
+from server.sources.upstream import derive_key, require_unscoped
 from server.sources.upstream_client import UpstreamClient, UpstreamNotFound
 from tools.context import ExportRequest
 from tools.errors import NotFound
-from tools.models import ExportCostAndUsageInput, ExportFile, ExportJob
+from tools.exports import ExportCostAndUsageInput, ExportFile, ExportJob
+from tools.pagination import b64url
 
 JOB_PREFIX = "up-"
 _EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
@@ -31,15 +32,14 @@ _EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
 class UpstreamExports:
     """Export jobs run by the upstream, under ids bound to the caller who started them."""
 
-    def __init__(self, client: UpstreamClient, *, base_url: str, secret: bytes) -> None:
+    def __init__(self, client: UpstreamClient, *, secret: bytes) -> None:
         self.client = client
-        self.base_url = base_url.rstrip("/")
         self._key = derive_key(secret, "export job owner")
         self._idempotency_key = derive_key(secret, "export idempotency key")
 
     def _mac(self, value: str, owner: str, key: bytes | None = None) -> str:
         message = json.dumps([value, owner]).encode()
-        return b64(hmac.new(key or self._key, message, hashlib.sha256).digest()[:16])
+        return b64url(hmac.new(key or self._key, message, hashlib.sha256).digest()[:16])
 
     def job_id(self, upstream_id: str, owner: str) -> str:
         return f"{JOB_PREFIX}{upstream_id}.{self._mac(upstream_id, owner)}"
@@ -60,20 +60,10 @@ class UpstreamExports:
         return upstream_id
 
     def _ours(self, job: ExportJob, job_id: str) -> ExportJob:
-        files = [
-            f.model_copy(update={"downloadUrl": f"{self.base_url}/cost-and-usage/export/{job_id}/files/{f.name}"})
-            for f in job.files
-        ]
-        main = next((f for f in files if f.dataset == "CostAndUsage"), files[0] if files else None)
+        """The upstream's job under our id. Its download links are the upstream's: the handler puts ours on,
+        pointing at our REST route, which streams the upstream file through (``open_download``)."""
         # The upstream's appliedScope describes this server's upstream credential, not our caller.
-        return job.model_copy(
-            update={
-                "jobId": job_id,
-                "files": files,
-                "downloadUrl": main.downloadUrl if main and job.downloadUrl else None,
-                "appliedScope": None,
-            }
-        )
+        return job.model_copy(update={"jobId": job_id, "appliedScope": None})
 
     async def _fetch(self, upstream_id: str, job_id: str) -> ExportJob:
         path = f"/cost-and-usage/export/{quote(upstream_id, safe='')}"

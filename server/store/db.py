@@ -46,6 +46,15 @@ class Store:
         return self.con.cursor()
 
     @contextmanager
+    def open_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of this thread's own, closed on exit (DuckDB refuses one shared between threads)."""
+        cur = self.con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         cur = self.con.cursor()
         cur.execute("BEGIN TRANSACTION")
@@ -74,11 +83,8 @@ class Store:
 
     def data_version(self) -> int:
         """Bumped by every committed change of the data; page tokens are bound to it."""
-        cur = self.cursor()
-        try:
+        with self.open_cursor() as cur:
             return int(self.get_meta("data_version", cur) or 0)
-        finally:
-            cur.close()
 
     @classmethod
     def bump_data_version(cls, cur: duckdb.DuckDBPyConnection) -> int:
@@ -88,14 +94,11 @@ class Store:
         return version
 
     def is_empty(self) -> bool:
-        cur = self.cursor()
-        try:
+        with self.open_cursor() as cur:
             row = cur.execute(
                 f"SELECT (SELECT count(*) FROM {CU_TABLE}) + (SELECT count(*) FROM {CC_TABLE})"
             ).fetchone()
             return row is None or int(row[0]) == 0
-        finally:
-            cur.close()
 
 
 def utc_now() -> datetime:

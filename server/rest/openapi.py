@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tools import __version__
+from tools.exports import DOWNLOAD_PATH
 from tools.registry import TOOLS
 
 _REF = "#/components/schemas/{model}"
@@ -82,6 +83,46 @@ def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+_DOWNLOAD = {
+    "operationId": "downloadexportfile",
+    "summary": "Download an export file",
+    "description": "One file of a Complete export job (files[].downloadUrl of getcostandusageexportstatus), "
+    "under the same credentials; only the principal that started the job may download it. "
+    "X-Checksum-SHA256 carries the file's sha256.",
+    "parameters": [
+        {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+    ],
+    "responses": {
+        "200": {
+            "description": "The file (CSV, Parquet or JSON Lines)",
+            "headers": {"X-Checksum-SHA256": {"description": "sha256 of the file.", "schema": {"type": "string"}}},
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        },
+        **{status: _error(text, headers) for status, (text, headers) in _COMMON_ERRORS.items()},
+    },
+    "security": [{"bearer": []}, {"apiKey": []}],
+}
+_HEALTHZ = {
+    "operationId": "healthz",
+    "summary": "Health",
+    "description": "Liveness and the data version; no credentials needed.",
+    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}},
+    "security": [],
+}
+_OPENAPI = {
+    "operationId": "openapi",
+    "summary": "This document",
+    "description": "The OpenAPI 3.1 description of this API; no credentials needed.",
+    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}},
+    "security": [],
+}
+
+
 @cache
 def openapi_document(server_url: str) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
@@ -136,6 +177,9 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 }
             }
         paths.setdefault(spec.rest.path, {})[spec.rest.method.lower()] = operation
+    paths[DOWNLOAD_PATH] = {"get": _DOWNLOAD}
+    paths["/healthz"] = {"get": _HEALTHZ}
+    paths["/openapi.json"] = {"get": _OPENAPI}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,0 +1,1 @@
+"""The export job service of the embedded store: job records, writers, recovery and expiry."""

@@ -1,0 +1,1 @@
+"""The MCP exposure (stdio and streamable HTTP): server, schemas, rendering, prompts."""

@@ -1,0 +1,1 @@
+"""The REST facade (aiohttp): routes generated from the registry, OpenAPI, the response cache."""

@@ -1,0 +1,88 @@
+"""``listcontractcommitments``: FOCUS 1.3 Contract Commitment rows, paginated like the Cost and Usage list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from tools.context import ToolContext
+from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
+from tools.filters import ToolInput
+from tools.records import ContractCommitmentRecord
+from tools.source import CommitmentFilters, Completeness
+from tools.spec import READ_ONLY, RestRoute, ToolSpec
+
+
+class ListContractCommitmentsInput(ToolInput):
+    commitmentDiscountId: Annotated[
+        str | None,
+        Field(
+            description="ContractCommitmentId equals this (the identifier of the commitment, e.g. a savings plan ARN)."
+        ),
+    ] = None
+    billingAccountId: Annotated[
+        str | None,
+        Field(
+            description="Commitments applied to or bought by this billing account's Cost and Usage rows "
+            "(ContractApplied elements, or CommitmentDiscountId on its Purchase rows)."
+        ),
+    ] = None
+    contractId: Annotated[str | None, Field(description="ContractId equals this.")] = None
+    pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
+    pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
+
+
+class ListContractCommitmentsOutput(BaseModel):
+    data: list[ContractCommitmentRecord]  # type: ignore[valid-type]
+    nextPageToken: str | None = Field(description="null on the last page.")
+    totalRecords: int
+    dataLastUpdated: str | None
+    dataCompleteness: Completeness = Field(description=COMPLETENESS_HELP)
+    truncated: Truncation | None = None
+    appliedScope: AppliedScope | None = None
+
+
+async def _whole_dataset() -> Completeness:
+    # Contract Commitment is not a time series: the loaded set is the whole dataset instance.
+    return "Complete"
+
+
+async def list_contract_commitments(
+    args: ListContractCommitmentsInput, ctx: ToolContext
+) -> ListContractCommitmentsOutput:
+    filters = CommitmentFilters(
+        contract_commitment_id=args.commitmentDiscountId,
+        billing_account_id=args.billingAccountId,
+        contract_id=args.contractId,
+        scope=ctx.scope,
+    )
+    envelope = await list_page(
+        ctx,
+        tool="listcontractcommitments",
+        walk=filters.as_params(),
+        page_token=args.pageToken,
+        requested_size=args.pageSize,
+        fetch=lambda cursor, size: ctx.source.list_contract_commitments(filters, cursor, size),
+        completeness=_whole_dataset,
+    )
+    return ListContractCommitmentsOutput.model_construct(**envelope)
+
+
+LIST = ToolSpec(
+    name="listcontractcommitments",
+    title="List FOCUS contract commitments",
+    description=(
+        "List FOCUS 1.3 Contract Commitment rows (13 columns: the contract, the commitment's category Spend or "
+        "Usage, its cost in BillingCurrency or quantity in ContractCommitmentUnit, and its period, start "
+        "inclusive, end exclusive). commitmentDiscountId matches ContractCommitmentId; billingAccountId keeps "
+        "commitments applied to or bought by that account's Cost and Usage rows; contractId matches ContractId. "
+        "Paginated like listcostandusage. To measure usage against a commitment, list Cost and Usage rows and "
+        "sum the ContractApplied elements for its ContractCommitmentId."
+    ),
+    input_model=ListContractCommitmentsInput,
+    output_model=ListContractCommitmentsOutput,
+    handler=list_contract_commitments,
+    hints=READ_ONLY,
+    rest=RestRoute("GET", "/contract-commitments"),
+)

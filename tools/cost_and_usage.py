@@ -1,0 +1,63 @@
+"""``listcostandusage``: FOCUS 1.3 Cost and Usage rows matching the filters, one page at a time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from tools.context import ToolContext
+from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
+from tools.filters import CostAndUsageFilters
+from tools.records import CostAndUsageRecord
+from tools.source import Completeness
+from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
+
+
+class ListCostAndUsageInput(CostAndUsageFilters):
+    pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
+    pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
+
+
+class ListCostAndUsageOutput(BaseModel):
+    data: list[CostAndUsageRecord]  # type: ignore[valid-type]
+    nextPageToken: str | None = Field(description="null on the last page.")
+    totalRecords: int = Field(description="Rows matching the filters, across all pages.")
+    dataLastUpdated: str | None = Field(description="When the data last changed (UTC).")
+    dataCompleteness: Completeness = Field(description=COMPLETENESS_HELP)
+    truncated: Truncation | None = None
+    appliedScope: AppliedScope | None = None
+
+
+async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> ListCostAndUsageOutput:
+    filters = args.cost_filters(ctx.scope)
+    envelope = await list_page(
+        ctx,
+        tool="listcostandusage",
+        walk=filters.as_params(),
+        page_token=args.pageToken,
+        requested_size=args.pageSize,
+        fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size),
+        completeness=lambda: ctx.source.completeness(filters),
+    )
+    return ListCostAndUsageOutput.model_construct(**envelope)
+
+
+LIST = ToolSpec(
+    name="listcostandusage",
+    title="List FOCUS cost and usage rows",
+    description=(
+        "List FOCUS 1.3 Cost and Usage rows (all 65 columns, exact FOCUS column IDs) matching the filters, one "
+        "page at a time. billingPeriodStart (inclusive) and billingPeriodEnd (exclusive) filter on "
+        "BillingPeriodStart; providerName matches ServiceProviderName; region matches RegionId; all matches are "
+        "exact and case-sensitive. " + MONEY + " The answer says totalRecords across all pages; when "
+        "nextPageToken is not null, call again with the same filters and pageToken to get the next page. "
+        "Call getschemametadata first to see which providers, currencies and billing periods are loaded; for "
+        "whole result sets use exportcostandusage instead of walking many pages."
+    ),
+    input_model=ListCostAndUsageInput,
+    output_model=ListCostAndUsageOutput,
+    handler=list_cost_and_usage,
+    hints=READ_ONLY,
+    rest=RestRoute("GET", "/cost-and-usage"),
+)
