@@ -71,22 +71,24 @@ def _cmd_call(args: argparse.Namespace) -> int:
         try:
             raw = json.loads(args.json)
         except ValueError as exc:
-            raise InvalidArgument(f"--json is not valid JSON: {exc}") from None
+            return InvalidArgument(f"--json is not valid JSON: {exc}")
         if not isinstance(raw, dict):
-            raise InvalidArgument("--json must be a JSON object of the tool's parameters")
+            return InvalidArgument("--json must be a JSON object of the tool's parameters")
         async with running_services(settings) as services:
             caller = Caller(LOCAL, "cli", REST_LIMITS, settings.base_url())
-            output = await Pipeline(services).invoke(args.tool, raw, caller)
-            # An in-process export lives only as long as this process: wait for it to finish.
-            if isinstance(output, ExportJob) and isinstance(services.exports, ExportService):
-                job = await services.exports.wait(output.jobId, LOCAL.name, timeout=24 * 3600)
-                output = with_links(job, settings.base_url())
+            try:
+                output = await Pipeline(services).invoke(args.tool, raw, caller)
+                # An in-process export lives only as long as this process: wait for it to finish.
+                if isinstance(output, ExportJob) and isinstance(services.exports, ExportService):
+                    job = await services.exports.wait(output.jobId, LOCAL.name, timeout=24 * 3600)
+                    output = with_links(job, settings.base_url())
+            except FocusApiError as exc:  # returned, not raised: the services' task group would wrap it
+                return exc
             return output.model_dump(mode="python", warnings=False)
 
-    try:
-        result = anyio.run(run)
-    except FocusApiError as exc:
-        sys.stdout.write(json.dumps(exc.body()) + "\n")
+    result = anyio.run(run)
+    if isinstance(result, FocusApiError):
+        sys.stdout.write(json.dumps(result.body()) + "\n")
         return 1
     sys.stdout.write(wire.dumps(result).decode() + "\n")
     return 0
