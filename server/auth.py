@@ -37,10 +37,6 @@ class Principal:
                 {"tool": tool, "principal": self.name},
             )
 
-    def applied(self) -> dict[str, Any]:
-        """The scope as answers report it."""
-        return {"principal": self.name, **self.scope.describe()}
-
 
 LOCAL = Principal("local")
 

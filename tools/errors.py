@@ -82,11 +82,6 @@ class QueryTimeout(FocusApiError):
     status = 503
 
 
-class ExportNotReady(FocusApiError):
-    code = "export_not_ready"
-    status = 409
-
-
 class UpstreamError(FocusApiError):
     code = "upstream_error"
     status = 502

@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,6 +36,7 @@ from tools.filters import upstream_params
 from tools.pagination import b64url, unb64url
 from tools.source import (
     CommitmentFilters,
+    Completeness,
     CostFilters,
     DataState,
     Envelope,
@@ -263,7 +264,7 @@ class UpstreamSource:
         if last_updated is not None:
             self._last_updated = last_updated
 
-    async def completeness(self, filters: CostFilters) -> Literal["Complete", "Partial", "Empty"]:
+    async def completeness(self, filters: CostFilters) -> Completeness:
         page = await self.list_cost_and_usage(filters, None, 1)
         assert page.envelope is not None
         return page.envelope.completeness

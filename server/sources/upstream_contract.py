@@ -24,8 +24,8 @@ from tools.errors import UpstreamError
 from tools.exports import ExportJob
 from tools.instants import parse_instant
 from tools.schema_metadata import LoadedInfo
+from tools.source import Completeness
 
-Completeness = Literal["Complete", "Partial", "Empty"]
 _COMPLETENESS = ("Complete", "Partial", "Empty")
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
