@@ -30,8 +30,9 @@ from server.rest.app import create_app
 from server.services import running_services
 from server.settings import Settings
 from server.sources.upstream import UpstreamSource
-from server.sources.upstream_client import RetryPolicy, UpstreamClient, UpstreamConfig, retry_after_seconds
+from server.sources.upstream_client import UpstreamClient, UpstreamConfig
 from server.sources.upstream_exports import JOB_PREFIX, UpstreamExports
+from server.sources.upstream_failures import RetryPolicy, retry_after_seconds
 from tools import commitments, cost_and_usage, exports, schema_metadata, wire
 from tools.commitments import ListContractCommitmentsInput
 from tools.context import MCP_LIMITS, REST_LIMITS, ExportRequest, Limits, ToolContext

@@ -108,35 +108,35 @@ def _columns(stats_custom: dict[str, list[str]]) -> list[ColumnInfo]:
     return out
 
 
+_INSTANCES = (
+    {"DatasetInstanceId": CU_INSTANCE_ID, "DatasetInstanceName": "Cost and Usage", "FocusDatasetId": "CostAndUsage"},
+    {
+        "DatasetInstanceId": CC_INSTANCE_ID,
+        "DatasetInstanceName": "Contract Commitment",
+        "FocusDatasetId": "ContractCommitment",
+    },
+)
+
+
+def _definition(c: ColumnInfo) -> dict[str, Any]:
+    """A column as the FOCUS metadata Schema section's ColumnDefinition states it."""
+    d: dict[str, Any] = {"ColumnName": c.name, "DataType": c.dataType}
+    if c.numericPrecision is not None:
+        d |= {"NumericPrecision": c.numericPrecision, "NumberScale": c.numberScale}
+    if c.dataType == "String":
+        d["StringEncoding"] = "UTF-8"
+    if c.name == "Tags":
+        d["ProviderTagPrefixes"] = []
+    if c.deprecated:
+        d["Deprecated"] = True
+    return d
+
+
 def _focus_metadata(
     columns: list[ColumnInfo], created: str | None, version: str, periods: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The FOCUS 1.3 metadata sections (DataGenerator, DatasetInstance, Recency, Schema)."""
-
-    def definition(c: ColumnInfo) -> dict[str, Any]:
-        d: dict[str, Any] = {"ColumnName": c.name, "DataType": c.dataType}
-        if c.numericPrecision is not None:
-            d |= {"NumericPrecision": c.numericPrecision, "NumberScale": c.numberScale}
-        if c.dataType == "String":
-            d["StringEncoding"] = "UTF-8"
-        if c.name == "Tags":
-            d["ProviderTagPrefixes"] = []
-        if c.deprecated:
-            d["Deprecated"] = True
-        return d
-
-    instances = [
-        {
-            "DatasetInstanceId": CU_INSTANCE_ID,
-            "DatasetInstanceName": "Cost and Usage",
-            "FocusDatasetId": "CostAndUsage",
-        },
-        {
-            "DatasetInstanceId": CC_INSTANCE_ID,
-            "DatasetInstanceName": "Contract Commitment",
-            "FocusDatasetId": "ContractCommitment",
-        },
-    ]
+    instances = [dict(i) for i in _INSTANCES]
     sectors = [
         {
             "TimeSectorStart": p["billingPeriodStart"],
@@ -170,7 +170,7 @@ def _focus_metadata(
                 "FocusVersion": "1.3",
                 "CreationDate": created,
                 "DataGeneratorVersion": version,
-                "ColumnDefinition": [definition(c) for c in columns if c.dataset == instance["FocusDatasetId"]],
+                "ColumnDefinition": [_definition(c) for c in columns if c.dataset == instance["FocusDatasetId"]],
             }
             for instance in instances
         ],

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from tools import __version__
 from tools.exports import DOWNLOAD_PATH
 from tools.registry import TOOLS
+from tools.spec import ToolSpec
 
 _REF = "#/components/schemas/{model}"
 ERROR_SCHEMA = {
@@ -123,60 +124,70 @@ _OPENAPI = {
 }
 
 
+def _parameters(spec: ToolSpec) -> list[dict[str, Any]]:
+    """A GET tool's input fields as path or query parameters."""
+    input_schema = spec.input_model.model_json_schema()
+    path_params = {p.strip("{}") for p in spec.rest.path.split("/") if p.startswith("{")}
+    return [
+        {
+            "name": name,
+            "in": "path" if name in path_params else "query",
+            "required": name in path_params or name in input_schema.get("required", []),
+            "description": prop.get("description", ""),
+            "schema": _query_schema(prop),
+        }
+        for name, prop in input_schema.get("properties", {}).items()
+    ]
+
+
+def _tool_operation(spec: ToolSpec, components: dict[str, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        str(spec.rest.success_status): {
+            "description": "OK" if spec.rest.success_status == 200 else "Accepted",
+            "content": {"application/json": {"schema": _schema(spec.output_model, components)}},
+        },
+        **{status: _error(text, headers) for status, (text, headers) in _COMMON_ERRORS.items()},
+    }
+    operation: dict[str, Any] = {
+        "operationId": spec.name,
+        "summary": spec.title,
+        "description": spec.description,
+        "responses": responses,
+        "security": [{"bearer": []}, {"apiKey": []}],
+    }
+    if spec.rest.method == "GET":
+        operation["parameters"] = _parameters(spec)
+    else:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": _schema(spec.input_model, components)}},
+        }
+        responses["413"] = _error("The request body is larger than the server accepts")
+    if spec.name == "exportcostandusage":
+        operation["parameters"] = [IDEMPOTENCY_KEY]
+        responses["409"] = _error("This Idempotency-Key was used for a different export")
+        responses["202"]["headers"] = {
+            "Location": {"description": "The job's status URL.", "schema": {"type": "string"}}
+        }
+    if spec.name == "listcostandusage":
+        responses["200"]["content"]["application/x-ndjson"] = {
+            "schema": {"type": "string", "description": "Every matching record, one JSON object per line."}
+        }
+        responses["200"]["headers"] = {
+            "X-Total-Records": {
+                "description": "With Accept: application/x-ndjson: how many records the stream holds.",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        }
+    return operation
+
+
 @cache
 def openapi_document(server_url: str) -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for spec in TOOLS:
-        input_schema = spec.input_model.model_json_schema()
-        operation: dict[str, Any] = {
-            "operationId": spec.name,
-            "summary": spec.title,
-            "description": spec.description,
-            "responses": {
-                str(spec.rest.success_status): {
-                    "description": "OK" if spec.rest.success_status == 200 else "Accepted",
-                    "content": {"application/json": {"schema": _schema(spec.output_model, components)}},
-                },
-                **{status: _error(text, headers) for status, (text, headers) in _COMMON_ERRORS.items()},
-            },
-            "security": [{"bearer": []}, {"apiKey": []}],
-        }
-        path_params = {p.strip("{}") for p in spec.rest.path.split("/") if p.startswith("{")}
-        if spec.rest.method == "GET":
-            operation["parameters"] = [
-                {
-                    "name": name,
-                    "in": "path" if name in path_params else "query",
-                    "required": name in path_params or name in input_schema.get("required", []),
-                    "description": prop.get("description", ""),
-                    "schema": _query_schema(prop),
-                }
-                for name, prop in input_schema.get("properties", {}).items()
-            ]
-        else:
-            operation["requestBody"] = {
-                "required": False,
-                "content": {"application/json": {"schema": _schema(spec.input_model, components)}},
-            }
-            operation["responses"]["413"] = _error("The request body is larger than the server accepts")
-        if spec.name == "exportcostandusage":
-            operation["parameters"] = [IDEMPOTENCY_KEY]
-            operation["responses"]["409"] = _error("This Idempotency-Key was used for a different export")
-            operation["responses"]["202"]["headers"] = {
-                "Location": {"description": "The job's status URL.", "schema": {"type": "string"}}
-            }
-        if spec.name == "listcostandusage":
-            operation["responses"]["200"]["content"]["application/x-ndjson"] = {
-                "schema": {"type": "string", "description": "Every matching record, one JSON object per line."}
-            }
-            operation["responses"]["200"]["headers"] = {
-                "X-Total-Records": {
-                    "description": "With Accept: application/x-ndjson: how many records the stream holds.",
-                    "schema": {"type": "integer", "minimum": 0},
-                }
-            }
-        paths.setdefault(spec.rest.path, {})[spec.rest.method.lower()] = operation
+        paths.setdefault(spec.rest.path, {})[spec.rest.method.lower()] = _tool_operation(spec, components)
     paths[DOWNLOAD_PATH] = {"get": _DOWNLOAD}
     paths["/healthz"] = {"get": _HEALTHZ}
     paths["/openapi.json"] = {"get": _OPENAPI}

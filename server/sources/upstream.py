@@ -30,7 +30,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.sources import upstream_contract as contract
-from server.sources.upstream_client import UpstreamClient, UpstreamNotFound
+from server.sources.upstream_client import UpstreamClient
+from server.sources.upstream_failures import UpstreamNotFound
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
 from tools.filters import upstream_params
 from tools.pagination import b64url, unb64url

@@ -5,21 +5,18 @@ the only credential ever sent upstream (our own clients' tokens never are) and n
 total timeouts; retries with exponential backoff and jitter on connection errors, timeouts, 429 and 5xx
 (``Retry-After`` honoured) within a total retry budget; size-capped bodies; and the mapping of every
 failure to ``upstream_unavailable``, ``upstream_timeout`` or ``upstream_error`` (upstream status in
-``details.upstreamStatus``). What a body must contain is checked by ``upstream_contract``.
+``details.upstreamStatus``; the classification lives in ``upstream_failures``). What a body must contain
+is checked by ``upstream_contract``.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -29,11 +26,17 @@ import structlog
 from pydantic import SecretStr
 
 from server.settings import Settings
+from server.sources.upstream_failures import (
+    ERROR_BODY_BYTES,
+    Failure,
+    RetryPolicy,
+    status_failure,
+    timed_out,
+    unreachable,
+)
 from tools import __version__
 from tools.errors import (
     FocusApiError,
-    InvalidArgument,
-    InvalidPageToken,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -44,23 +47,7 @@ T = TypeVar("T")
 
 # Bodies above this are parsed (and checked) in a worker thread, off the event loop.
 _THREAD_PARSE_BYTES = 256 * 1024
-_ERROR_BODY_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how long to retry: attempts in all, and a wall-clock budget across them."""
-
-    max_attempts: int = 3
-    budget_seconds: float = 30.0
-    backoff_seconds: float = 0.25
-    max_backoff_seconds: float = 5.0
-
-    def backoff(self, retry: int) -> float:
-        """Exponential backoff with jitter before retry number ``retry`` (1-based): half fixed, half random."""
-        cap = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (retry - 1))
-        return cap / 2 + random.uniform(0, cap / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +56,7 @@ class UpstreamConfig:
     token: SecretStr | None = None
     connect_timeout: float = 5.0
     timeout: float = 60.0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 (frozen, so one shared default is safe)
     max_response_bytes: int = 256 * 1024 * 1024
     max_connections: int = 32
 
@@ -95,45 +82,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class UpstreamNotFound(UpstreamError):
-    """The upstream answered 404: a wrong base URL for a list, or an unknown job for a status call."""
-
-
-@dataclass(slots=True)
-class _Failure:
-    """Why one attempt failed, whether another may be tried, and the error to raise if not."""
-
-    error: FocusApiError
-    retryable: bool
-    retry_after: float | None = None
-    detail: str | None = None  # for the server log only
-
-
-def _error_body(raw: bytes) -> dict[str, Any]:
-    """The upstream's ``{code, message, details}`` error body, or {} when it sent something else."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _parse_json(raw: bytes, what: str, status: int) -> Any:
@@ -296,151 +244,79 @@ class UpstreamClient:
         """Send until a 2xx is consumed, a failure is final, or the attempts or the retry budget run out."""
         started = self._clock()
         what = f"{method} {urlsplit(url).path}"
-        extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
+        request = {
+            "params": params,
+            "json": body,
+            "headers": {**(headers or {}), **self._auth(url)},
+            "allow_redirects": False,
+        } | ({"timeout": timeout} if timeout is not None else {})
         attempt = 0
         while True:
             attempt += 1
-            try:
-                resp = await self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=body,
-                    headers={**(headers or {}), **self._auth(url)},
-                    allow_redirects=False,
-                    **extra,
-                )
-                try:
-                    if 200 <= resp.status < 300:
-                        result = await consume(resp)
-                        if not keep_open:
-                            resp.release()
-                        return resp.status, result
-                    failure = await self._status_failure(resp, what, idempotent)
-                except BaseException:
-                    resp.release()
-                    raise
-                resp.release()
-            except FocusApiError:
-                raise
-            except aiohttp.ConnectionTimeoutError as exc:
-                # Not connected yet, so nothing was sent: safe to retry even a POST.
-                failure = _Failure(self._timeout(what), retryable=True, detail=repr(exc))
-            except TimeoutError as exc:
-                failure = _Failure(self._timeout(what), retryable=idempotent, detail=repr(exc))
-            except aiohttp.ClientConnectorError as exc:
-                failure = _Failure(self._unreachable(what, exc), retryable=True, detail=str(exc))
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                failure = _Failure(self._unreachable(what, exc), retryable=idempotent, detail=repr(exc))
-
+            outcome = await self._attempt(method, url, request, what, idempotent, consume, keep_open)
+            if not isinstance(outcome, Failure):
+                return outcome
             policy = self.config.retry
-            delay = max(policy.backoff(attempt), failure.retry_after or 0.0)
+            delay = max(policy.backoff(attempt), outcome.retry_after or 0.0)
             within_budget = self._clock() - started + delay <= policy.budget_seconds
-            if not failure.retryable or attempt >= policy.max_attempts or not within_budget:
-                failure.error.details["attempts"] = attempt
+            if not outcome.retryable or attempt >= policy.max_attempts or not within_budget:
+                outcome.error.details["attempts"] = attempt
                 log.warning(
                     "upstream call failed",
                     operation=what,
                     attempts=attempt,
-                    code=failure.error.code,
-                    detail=failure.detail or failure.error.message,
+                    code=outcome.error.code,
+                    detail=outcome.detail or outcome.error.message,
                 )
-                raise failure.error
+                raise outcome.error
             log.info(
                 "upstream call retried",
                 operation=what,
                 attempt=attempt,
                 delay=round(delay, 3),
-                detail=failure.detail or failure.error.message,
+                detail=outcome.detail or outcome.error.message,
             )
             await self._sleep(delay)
 
-    def _timeout(self, what: str) -> UpstreamTimeout:
-        return UpstreamTimeout(
-            f"the upstream FOCUS API did not answer {what} in time "
-            f"(connect {self.config.connect_timeout:g} s, total {self.config.timeout:g} s); try again later",
-            {"operation": what},
-        )
-
-    def _unreachable(self, what: str, exc: Exception) -> UpstreamUnavailable:
-        # Said without host or address (those stay in the server log): clients need not learn our topology.
-        if isinstance(exc, aiohttp.ClientConnectorDNSError):
-            reason = "its host name does not resolve"
-        elif getattr(getattr(exc, "os_error", None), "errno", None) == errno.ECONNREFUSED:
-            reason = "connection refused"
-        elif isinstance(exc, aiohttp.ClientConnectorError):
-            reason = "cannot connect"
-        elif isinstance(exc, aiohttp.ServerDisconnectedError):
-            reason = "it closed the connection"
-        else:
-            reason = type(exc).__name__
-        return UpstreamUnavailable(
-            f"cannot reach the upstream FOCUS API for {what} ({reason}); try again later",
-            {"operation": what, "reason": reason},
-        )
-
-    async def _status_failure(self, resp: aiohttp.ClientResponse, what: str, idempotent: bool) -> _Failure:
-        """A non-2xx answer: retryable (429, 5xx) or final; 4xx errors raise at once."""
-        status = resp.status
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        request: dict[str, Any],
+        what: str,
+        idempotent: bool,
+        consume: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        keep_open: bool,
+    ) -> tuple[int, T] | Failure:
+        """One request: the consumed 2xx answer, or why it failed (final 4xx answers raise at once)."""
+        config = self.config
         try:
-            raw = await self._read(resp, _ERROR_BODY_BYTES, what)
-        except (FocusApiError, aiohttp.ClientError, TimeoutError):
-            raw = b""
-        body = _error_body(raw)
-        upstream: dict[str, Any] = {k: body[k] for k in ("code", "message") if isinstance(body.get(k), str)}
-        if upstream and isinstance(body.get("details"), dict):
-            upstream["details"] = body["details"]
-        details: dict[str, Any] = {"upstreamStatus": status, "operation": what} | (
-            {"upstream": upstream} if upstream else {}
-        )
-        message = upstream.get("message")
-        if status == 429:
-            wait = retry_after_seconds(resp.headers.get("Retry-After"))
-            return _Failure(
-                UpstreamUnavailable(
-                    "the upstream FOCUS API is rate limiting this server and the retry budget ran out; try again later",
-                    details | ({"retryAfterSeconds": round(wait)} if wait is not None else {}),
-                ),
-                retryable=True,
-                retry_after=wait,
-            )
-        if status >= 500:
-            wait = retry_after_seconds(resp.headers.get("Retry-After"))
-            # A POST that failed with 500 may have been acted on; 502/503/504 come before the application.
-            return _Failure(
-                UpstreamUnavailable(
-                    f"the upstream FOCUS API failed with HTTP {status}"
-                    + (f" ({message})" if message else "")
-                    + "; try again later",
-                    details,
-                ),
-                retryable=idempotent or status in (502, 503, 504),
-                retry_after=wait,
-            )
-        if 300 <= status < 400:
-            raise UpstreamError(
-                f"the upstream FOCUS API redirected {what} (HTTP {status}); set FOCUS_API_UPSTREAM_URL to the "
-                "final URL",
-                details,
-            )
-        if status in (401, 403):
-            raise UpstreamError(
-                f"the upstream FOCUS API refused this server's credentials (HTTP {status}); the operator should "
-                "check FINOPS_FOUNDATION_TOKEN",
-                details,
-            )
-        if status == 404:
-            raise UpstreamNotFound(
-                f"the upstream FOCUS API has no {urlsplit(str(resp.url)).path} (HTTP 404); check "
-                "FOCUS_API_UPSTREAM_URL",
-                details,
-            )
-        if status == 400 and body.get("code") == "invalid_page_token":
-            raise InvalidPageToken(message or "the upstream refused the page token; start again", details)
-        if status == 400 and message:
-            # The caller's own mistake (e.g. a filter value the upstream refuses): theirs to fix.
-            raise InvalidArgument(f"the upstream FOCUS API refused the request: {message}", details)
-        raise UpstreamError(
-            f"the upstream FOCUS API answered {what} with HTTP {status}" + (f": {message}" if message else ""),
-            details,
-        )
+            resp = await self._session.request(method, url, **request)
+            try:
+                if 200 <= resp.status < 300:
+                    result = await consume(resp)
+                    if not keep_open:
+                        resp.release()
+                    return resp.status, result
+                try:
+                    raw = await self._read(resp, ERROR_BODY_BYTES, what)
+                except (FocusApiError, aiohttp.ClientError, TimeoutError):
+                    raw = b""
+                retry_after = resp.headers.get("Retry-After")
+                failure = status_failure(resp.status, retry_after, str(resp.url), raw, what, idempotent)
+            except BaseException:
+                resp.release()
+                raise
+            resp.release()
+            return failure
+        except FocusApiError:
+            raise
+        except aiohttp.ConnectionTimeoutError as exc:
+            # Not connected yet, so nothing was sent: safe to retry even a POST.
+            return Failure(timed_out(config, what), retryable=True, detail=repr(exc))
+        except TimeoutError as exc:
+            return Failure(timed_out(config, what), retryable=idempotent, detail=repr(exc))
+        except aiohttp.ClientConnectorError as exc:
+            return Failure(unreachable(what, exc), retryable=True, detail=str(exc))
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            return Failure(unreachable(what, exc), retryable=idempotent, detail=repr(exc))

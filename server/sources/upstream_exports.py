@@ -19,7 +19,8 @@ from urllib.parse import quote
 from server.exports.service import ExportDownload
 from server.sources import upstream_contract as contract
 from server.sources.upstream import derive_key, require_unscoped
-from server.sources.upstream_client import UpstreamClient, UpstreamNotFound
+from server.sources.upstream_client import UpstreamClient
+from server.sources.upstream_failures import UpstreamNotFound
 from tools.context import ExportRequest
 from tools.errors import NotFound
 from tools.exports import ExportCostAndUsageInput, ExportFile, ExportJob
