@@ -67,7 +67,8 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
         async with running_upstream(settings) as services:
             yield services
         return
-    store = open_store(settings)
+    # Opening DuckDB reads the database file (and may replay its WAL): not on the event loop.
+    store = await anyio.to_thread.run_sync(open_store, settings)
     source: DuckDBSource | None = None
     try:
         if load_demo:
@@ -93,7 +94,7 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
     finally:
         if source is not None:
             await source.drain()
-        store.close()
+        await anyio.to_thread.run_sync(store.close)
 
 
 @asynccontextmanager
