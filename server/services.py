@@ -92,9 +92,11 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
             finally:
                 tg.cancel_scope.cancel()
     finally:
-        if source is not None:
-            await source.drain()
-        await anyio.to_thread.run_sync(store.close)
+        # Shielded: on shutdown this runs inside a cancelled scope, and the store must still be closed.
+        with anyio.CancelScope(shield=True):
+            if source is not None:
+                await source.drain()
+            await anyio.to_thread.run_sync(store.close)
 
 
 @asynccontextmanager
