@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -18,6 +19,7 @@ from server.settings import Settings
 from server.store.db import Store
 from server.store.loader import load_files
 from tools.context import REST_LIMITS, Limits, ToolContext
+from tools.filters import BY_PARAM, FilterSpec
 from tools.instants import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,17 +34,6 @@ MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
 
 
 MULTI_FILES = (AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12)
-# seed parameter -> FOCUS column it matches
-COLUMN = {
-    "chargeCategory": "ChargeCategory",
-    "providerName": "ServiceProviderName",
-    "serviceName": "ServiceName",
-    "serviceCategory": "ServiceCategory",
-    "region": "RegionId",
-    "resourceId": "ResourceId",
-    "subAccountId": "SubAccountId",
-    "billingCurrency": "BillingCurrency",
-}
 
 
 def tool_context(services: Services, limits: Limits = REST_LIMITS, principal: Principal = LOCAL) -> ToolContext:
@@ -59,20 +50,33 @@ def expected_rows() -> list[dict[str, str]]:
     return rows
 
 
+def _holds(row: dict[str, str], spec: FilterSpec, value: str) -> bool:
+    """One filter over a CSV row's text: the meaning the filter table declares, computed in plain Python."""
+    text = row.get(spec.column) or ""
+    if spec.kind == "instant":
+        at, bound = parse_instant(text, "row"), parse_instant(value, "filter")
+        return at >= bound if spec.op == ">=" else at < bound
+    if spec.kind == "tag":
+        key, _, wanted = value.partition("=")
+        tags = json.loads(text) if text else {}
+        return isinstance(tags, dict) and tags.get(key) == wanted
+    if spec.nullable and value == "null":
+        return text == ""
+    return text == value
+
+
 def python_filter(rows: list[dict[str, str]], args: dict[str, Any]) -> list[dict[str, str]]:
+    """The rows a query with ``args`` must return, by plain Python over the CSV text."""
     out = []
     for row in rows:
-        if "billingPeriodStart" in args and parse_instant(row["BillingPeriodStart"], "x") < parse_instant(
-            args["billingPeriodStart"], "x"
-        ):
-            continue
-        if "billingPeriodEnd" in args and parse_instant(row["BillingPeriodStart"], "x") >= parse_instant(
-            args["billingPeriodEnd"], "x"
-        ):
-            continue
-        if all(row.get(COLUMN[k]) == v for k, v in args.items() if k in COLUMN):
+        conditions = [(BY_PARAM[k], v) for k, given in args.items() if k in BY_PARAM for v in _values(given)]
+        if all(_holds(row, spec, value) for spec, value in conditions):
             out.append(row)
     return out
+
+
+def _values(given: Any) -> list[str]:
+    return given if isinstance(given, list) else [given]
 
 
 @pytest.fixture

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import decimal_sums, expected_rows, python_filter, tool_context
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import AWS_13, decimal_sums, expected_rows, python_filter, read_csv, tool_context
+from mcp.client import Client
 
-from server.services import Services
+from server.auth import TokenStore
+from server.mcp.server import FocusMCPServer
+from server.pipeline import Pipeline
+from server.rest.app import create_app
+from server.services import Services, running_services
+from server.settings import Settings
+from server.store.db import Store
+from server.store.loader import load_files
 from tools import cost_and_usage
 from tools.context import REST_LIMITS
 from tools.cost_and_usage import ListCostAndUsageInput
@@ -90,6 +102,122 @@ async def test_combined_filters_return_exactly_the_rows_a_python_filter_returns(
             assert decimal_sums(got) == decimal_sums(expected), args
             checked += 1
     assert checked > 20
+
+
+BEYOND_THE_SEED = [
+    {"chargePeriodStart": "2026-05-02T00:00:00Z"},
+    {"chargePeriodEnd": "2026-05-02T00:00:00Z"},
+    {"chargePeriodStart": "2026-05-01T09:00:00Z", "chargePeriodEnd": "2026-05-01T18:00:00Z"},
+    {"chargePeriodStart": "2026-05-01"},  # a plain date is midnight UTC
+    {"billingAccountId": "100000000002"},
+    {"billingAccountId": "11C2D3-E4F506-A7B8C9"},
+    {"chargeClass": "null"},
+    {"chargeClass": "Correction"},
+    {"pricingCategory": "Committed"},
+    {"pricingCategory": "Standard"},
+    {"commitmentDiscountId": "arn:aws:savingsplans:us-west-2::savingsplan/e72e310275dff6c1"},
+    {"resourceType": "EC2 Instance"},
+    {"resourceType": "ec2 instance"},  # case-sensitive: nothing
+    {"tag": ["Environment=prod"]},
+    {"tag": ["environment=prod"]},  # keys are case-sensitive too: other rows
+    {"tag": ["Environment=prod", "Owner=team-data"]},  # all of them
+    {"tag": ["Environment="]},  # an empty value is a value
+    # combined with seed filters
+    {"tag": ["Environment=prod"], "providerName": "AWS", "chargeCategory": "Usage"},
+    {"billingAccountId": "100000000002", "billingCurrency": "USD", "pricingCategory": "Committed"},
+    {"chargePeriodStart": "2026-05-02T00:00:00Z", "serviceCategory": "Compute", "billingPeriodStart": "2026-05-01"},
+    {"resourceType": "Savings Plan", "chargeCategory": "Purchase", "subAccountId": "sub-2"},
+]
+
+
+@pytest.mark.parametrize("args", BEYOND_THE_SEED, ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
+async def test_each_filter_beyond_the_seed_returns_exactly_the_rows_a_python_filter_returns_on_rest_and_mcp(
+    multi: Services, args: dict[str, Any]
+) -> None:
+    expected = python_filter(expected_rows(), args)
+    got = await walk(multi, args)
+    assert sorted(map(key, got)) == sorted(map(key, expected))
+    assert decimal_sums(got) == decimal_sums(expected)
+    over_rest = await rest_walk(multi, args)
+    over_mcp = await mcp_walk(multi, args)
+    assert sorted(map(key, over_rest)) == sorted(map(key, over_mcp)) == sorted(map(key, expected))
+    assert decimal_sums(over_rest) == decimal_sums(over_mcp) == decimal_sums(expected)
+
+
+async def rest_walk(svc: Services, args: dict[str, Any]) -> list[dict[str, Any]]:
+    params = [(k, v) for k, given in args.items() for v in (given if isinstance(given, list) else [given])]
+    rows: list[dict[str, Any]] = []
+    token: str | None = None
+    async with TestClient(TestServer(create_app(Pipeline(svc), TokenStore([])))) as client:
+        for _ in range(100):
+            page = [*params, ("pageSize", "17"), *([("pageToken", token)] if token else [])]
+            reply = await client.get("/cost-and-usage", params=page)
+            body = json.loads(await reply.text(), parse_float=Decimal)
+            assert reply.status == 200, body
+            rows += body["data"]
+            token = body["nextPageToken"]
+            if token is None:
+                return rows
+    raise AssertionError("the REST walk did not end within 100 pages")
+
+
+async def mcp_walk(svc: Services, args: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    token = None
+    async with Client(FocusMCPServer(Pipeline(svc))) as client:
+        for _ in range(100):
+            result = await client.call_tool("listcostandusage", {**args, "pageSize": 23, "pageToken": token})
+            assert not result.is_error and result.structured_content is not None, result.content
+            rows += result.structured_content["data"]
+            token = result.structured_content["nextPageToken"]
+            if token is None:
+                return rows
+    raise AssertionError("the MCP walk did not end within 100 pages")
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"tag": ["Environment"]}, "tag.0"),
+        ({"tag": ["=prod"]}, "tag.0"),
+        ({"chargeClass": "correction"}, "chargeClass"),
+        ({"pricingCategory": "committed"}, "pricingCategory"),
+        ({"chargePeriodStart": "yesterday"}, "chargePeriodStart"),
+    ],
+)
+async def test_a_malformed_new_filter_is_invalid_argument_naming_the_field(
+    multi: Services, args: dict[str, Any], field: str
+) -> None:
+    async with TestClient(TestServer(create_app(Pipeline(multi), TokenStore([])))) as client:
+        params = [(k, v) for k, given in args.items() for v in (given if isinstance(given, list) else [given])]
+        body = await (await client.get("/cost-and-usage", params=params)).json()
+    assert body["code"] == "invalid_argument"
+    assert [e["field"] for e in body["details"]["errors"]] == [field]
+
+
+async def test_corrections_are_found_by_charge_class(tmp_path: Path) -> None:
+    """The samples hold no Correction rows, so some are made: a rewrite of the AWS sample."""
+    rows = read_csv(AWS_13)
+    for row in rows[::7]:
+        row["ChargeClass"] = "Correction"
+    path = tmp_path / "corrections.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    store = Store(tmp_path / "store")
+    try:
+        assert load_files(store, [path]).ok
+    finally:
+        store.close()
+    settings = Settings(data_dir=tmp_path / "store", token_secret="t")  # type: ignore[arg-type]
+    async with running_services(settings, load_demo=False) as svc:
+        for value in ("Correction", "null"):
+            got = await walk(svc, {"chargeClass": value})
+            expected = python_filter(rows, {"chargeClass": value})
+            assert len(expected) == (15 if value == "Correction" else 85)
+            assert sorted(map(key, got)) == sorted(map(key, expected))
+            assert decimal_sums(got) == decimal_sums(expected)
 
 
 async def test_sums_per_currency_are_exact_and_never_mixed(multi: Services) -> None:

@@ -21,6 +21,8 @@ from tools.errors import InvalidArgument
 from tools.instants import DATE_HELP, format_instant, parse_instant
 from tools.source import Condition, CostFilters, Operator, Scope
 
+NULL_WORD = "null"
+
 
 @dataclass(frozen=True, slots=True)
 class FilterSpec:
@@ -28,29 +30,47 @@ class FilterSpec:
     column: str
     description: str
     op: Operator = "="
-    kind: Literal["text", "instant"] = "text"
+    kind: Literal["text", "instant", "tag"] = "text"
     # The value must be one of the column's FOCUS allowed values (exact case).
     allowed_values: bool = False
+    # The word "null" asks for rows where the column is null (ChargeClass is Correction or null).
+    nullable: bool = False
+    # Given several times (REST: the parameter repeated; MCP: a list); every value must hold (AND).
+    repeatable: bool = False
 
     def check(self, value: str) -> str:
         """The value as given, or ValueError saying how to fix it (pydantic turns it into invalid_argument)."""
         if self.kind == "instant":
             parse_instant(value, self.param)
-        if self.allowed_values:
+        if self.kind == "tag":
+            key, sep, _ = value.partition("=")
+            if not sep or not key:
+                raise ValueError(f"{self.param} {value!r} must be KEY=VALUE, e.g. Environment=prod (exact case)")
+        if self.allowed_values and not (self.nullable and value == NULL_WORD):
             allowed = cost_and_usage()[self.column].allowed_values or ()
             if value not in allowed:
-                raise ValueError(f"{self.param} must be one of {', '.join(allowed)} (case-sensitive)")
+                also = f", or {NULL_WORD} for rows without one" if self.nullable else ""
+                raise ValueError(f"{self.param} must be one of {', '.join(allowed)} (case-sensitive){also}")
         return value
 
     def condition(self, value: str) -> Condition:
-        parsed: str | datetime = parse_instant(value, self.param) if self.kind == "instant" else value
-        return Condition(self.param, self.column, self.op, parsed)
+        if self.kind == "instant":
+            return Condition(self.param, self.column, self.op, parse_instant(value, self.param))
+        if self.kind == "tag":
+            key, _, tag_value = value.partition("=")
+            return Condition(self.param, self.column, "tag", (key, tag_value))
+        if self.nullable and value == NULL_WORD:
+            return Condition(self.param, self.column, "is null", None)
+        return Condition(self.param, self.column, self.op, value)
 
     def wire_value(self, condition: Condition) -> str:
-        """The condition's value as a query parameter of the same API (upstream mode)."""
-        if isinstance(condition.value, datetime):
-            return format_instant(condition.value) or ""
-        return condition.value
+        """The condition's value as a query parameter of the same API (upstream mode, receipts)."""
+        value = condition.value
+        if isinstance(value, datetime):
+            return format_instant(value) or ""
+        if isinstance(value, tuple):
+            return "=".join(value)
+        return NULL_WORD if value is None else value
 
 
 COST_FILTERS: tuple[FilterSpec, ...] = (
@@ -91,6 +111,51 @@ COST_FILTERS: tuple[FilterSpec, ...] = (
     FilterSpec("resourceId", "ResourceId", "ResourceId equals this (the provider's identifier)."),
     FilterSpec("subAccountId", "SubAccountId", "SubAccountId equals this."),
     FilterSpec("billingCurrency", "BillingCurrency", "BillingCurrency equals this ISO 4217 code, e.g. USD."),
+    # Beyond the seed: what questions name ("yesterday", "prod", "account X", "the corrections").
+    FilterSpec(
+        "chargePeriodStart",
+        "ChargePeriodStart",
+        f"Rows whose ChargePeriodStart is at or after this instant (inclusive): when the usage happened. {DATE_HELP}.",
+        op=">=",
+        kind="instant",
+    ),
+    FilterSpec(
+        "chargePeriodEnd",
+        "ChargePeriodStart",
+        f"Rows whose ChargePeriodStart is before this instant (exclusive). {DATE_HELP}.",
+        op="<",
+        kind="instant",
+    ),
+    FilterSpec("billingAccountId", "BillingAccountId", "BillingAccountId equals this."),
+    FilterSpec(
+        "chargeClass",
+        "ChargeClass",
+        "ChargeClass equals this: Correction (charges that correct an earlier billing period), or null for "
+        "every other row.",
+        allowed_values=True,
+        nullable=True,
+    ),
+    FilterSpec(
+        "pricingCategory",
+        "PricingCategory",
+        "PricingCategory equals this: one of Standard, Dynamic, Committed, Other.",
+        allowed_values=True,
+    ),
+    FilterSpec(
+        "commitmentDiscountId",
+        "CommitmentDiscountId",
+        "CommitmentDiscountId equals this (the reservation, savings plan or committed use discount a row "
+        "used or bought).",
+    ),
+    FilterSpec("resourceType", "ResourceType", "ResourceType equals this, e.g. EC2 Instance."),
+    FilterSpec(
+        "tag",
+        "Tags",
+        "KEY=VALUE: rows whose Tags hold exactly this key with exactly this value (case-sensitive). Give it "
+        "several times (a list over MCP, the parameter repeated over REST) to require all of them.",
+        kind="tag",
+        repeatable=True,
+    ),
 )
 BY_PARAM = {f.param: f for f in COST_FILTERS}
 
@@ -105,10 +170,12 @@ class _CostFilterFields(ToolInput):
     """What the generated filter fields add: turning them into the source's ``CostFilters``."""
 
     def cost_filters(self, scope: Scope) -> CostFilters:
-        conditions = tuple(
-            spec.condition(value) for spec in COST_FILTERS if (value := getattr(self, spec.param)) is not None
-        )
-        filters = CostFilters(conditions, scope)
+        conditions = []
+        for spec in COST_FILTERS:
+            given = getattr(self, spec.param)
+            for value in given if isinstance(given, list) else [] if given is None else [given]:
+                conditions.append(spec.condition(value))
+        filters = CostFilters(tuple(conditions), scope)
         start, end = filters.value("billingPeriodStart"), filters.value("billingPeriodEnd")
         if isinstance(start, datetime) and isinstance(end, datetime) and end <= start:
             raise InvalidArgument(
@@ -120,6 +187,9 @@ class _CostFilterFields(ToolInput):
 
 def _field(spec: FilterSpec) -> tuple[Any, Any]:
     check: Callable[[str], str] = spec.check
+    if spec.repeatable:
+        each = Annotated[str, AfterValidator(check)]
+        return (list[each] | None, Field(None, max_length=20, description=spec.description))
     return (
         Annotated[str | None, AfterValidator(lambda v: None if v is None else check(v))],
         Field(None, description=spec.description),
@@ -138,6 +208,10 @@ else:
     )
 
 
-def upstream_params(filters: CostFilters) -> dict[str, str]:
-    """The filters as the query parameters of another FOCUS API speaking the same contract."""
-    return {c.param: BY_PARAM[c.param].wire_value(c) for c in filters.conditions}
+REPEATABLE = frozenset(f.param for f in COST_FILTERS if f.repeatable)
+
+
+def query_params(filters: CostFilters) -> list[tuple[str, str]]:
+    """The filters as the query parameters of this API (a repeatable filter once per value): what an
+    upstream FOCUS API is sent, and what a receipt's REST URL carries."""
+    return [(c.param, BY_PARAM[c.param].wire_value(c)) for c in filters.conditions]

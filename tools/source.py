@@ -16,8 +16,9 @@ from typing import Any, Literal, Protocol
 Row = dict[str, Any]
 ExportFormat = Literal["csv", "parquet", "json"]
 Completeness = Literal["Complete", "Partial", "Empty"]
-# The comparisons a filter may make; the SQL builders accept only these.
-Operator = Literal["=", ">=", "<"]
+# The comparisons a filter may make; the SQL builders accept only these. "tag": the Tags key (value[0])
+# holds exactly value[1]; "is null": the column is null.
+Operator = Literal["=", ">=", "<", "tag", "is null"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class Condition:
     param: str
     column: str
     op: Operator
-    value: str | datetime
+    value: str | datetime | tuple[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class CostFilters:
     conditions: tuple[Condition, ...] = ()
     scope: Scope = Scope()
 
-    def value(self, param: str) -> str | datetime | None:
+    def value(self, param: str) -> str | datetime | tuple[str, str] | None:
         return next((c.value for c in self.conditions if c.param == param), None)
 
     def on(self, column: str) -> tuple[Condition, ...]:
@@ -66,7 +67,15 @@ class CostFilters:
 
     def as_params(self) -> dict[str, Any]:
         """The filters as a JSON-able dict keyed by parameter (for fingerprints and export records)."""
-        return {c.param: c.value.isoformat() if isinstance(c.value, datetime) else c.value for c in self.conditions}
+        out: dict[str, Any] = {}
+        for c in self.conditions:
+            if c.op == "tag" and isinstance(c.value, tuple):
+                out.setdefault(c.param, []).append("=".join(c.value))
+            elif c.op == "is null":
+                out[c.param] = "null"
+            else:
+                out[c.param] = c.value.isoformat() if isinstance(c.value, datetime) else c.value
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from tools.context import REST_LIMITS
 from tools.cost_and_usage import ListCostAndUsageInput, ListCostAndUsageOutput
 from tools.errors import FocusApiError, InvalidArgument
 from tools.exports import ExportJob
+from tools.filters import REPEATABLE
 from tools.spec import ToolSpec
 
 log = structlog.get_logger(__name__)
@@ -69,9 +70,12 @@ async def _arguments(request: web.Request, spec: ToolSpec) -> dict[str, Any]:
     if spec.rest.method == "GET":
         for key in request.query:
             values = request.query.getall(key)
-            if len(values) > 1:
+            if key in REPEATABLE:
+                args[key] = values
+            elif len(values) > 1:
                 raise InvalidArgument(f"{key} is given {len(values)} times; give it once", {"field": key})
-            args[key] = values[0]
+            else:
+                args[key] = values[0]
     elif request.can_read_body:
         try:
             body = await request.json()

@@ -205,8 +205,12 @@ class DuckDBSource:
 
     async def completeness(self, filters: CostFilters) -> Completeness:
         def run(cur: duckdb.DuckDBPyConnection) -> Completeness:
-            # The billing periods the filters cover: those their BillingPeriodStart conditions admit.
+            # The billing periods the filters cover: those their BillingPeriodStart conditions admit, and
+            # those overlapping the charge-period window (charge periods lie within their billing period).
             where, params = sql.condition_clauses(filters.on("BillingPeriodStart"))
+            for condition in filters.on("ChargePeriodStart"):
+                where.append("BillingPeriodEnd > ?" if condition.op == ">=" else "BillingPeriodStart < ?")
+                params.append(condition.value)
             row = cur.execute(
                 "SELECT count(*), count(*) FILTER (WHERE last_loaded_at < BillingPeriodEnd) FROM billing_periods"
                 + sql.where_sql(where),

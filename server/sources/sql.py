@@ -13,7 +13,12 @@ from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, quot
 from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
 from tools.source import Condition, CostFilters, Scope
 
-_OPERATORS = frozenset({"=", ">=", "<"})
+_COMPARISONS = frozenset({"=", ">=", "<"})
+
+
+def json_key_path(key: str) -> str:
+    """The JSON path of one object key, quoted, for ``json_extract_string`` (passed as a parameter)."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def string_literal(text: str) -> str:
@@ -26,10 +31,17 @@ def condition_clauses(conditions: tuple[Condition, ...]) -> tuple[list[str], lis
     where: list[str] = []
     params: list[Any] = []
     for condition in conditions:
-        if condition.op not in _OPERATORS:
+        column = quote(condition.column)
+        if condition.op in _COMPARISONS:
+            where.append(f"{column} {condition.op} ?")
+            params.append(condition.value)
+        elif condition.op == "is null":
+            where.append(f"{column} IS NULL")
+        elif condition.op == "tag" and isinstance(condition.value, tuple):
+            where.append(f"json_extract_string({column}, ?) = ?")
+            params.extend([json_key_path(condition.value[0]), condition.value[1]])
+        else:
             raise ValueError(f"operator {condition.op!r} is not one the SQL builder knows")
-        where.append(f"{quote(condition.column)} {condition.op} ?")
-        params.append(condition.value)
     return where, params
 
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.sources.sql import cost_where, where_sql
+from server.sources.sql import cost_where, json_key_path, where_sql
 from server.store.schema import CU_TABLE, quote
 from tools.source import CostFilters, SummaryQuery, ValuesQuery
 from tools.summaries import TIME_BUCKETS, is_tag
 
 
 def _tag_path(dimension: str) -> str:
-    key = dimension.split(":", 1)[1]
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return json_key_path(dimension.split(":", 1)[1])
 
 
 def dimension_sql(dimension: str, params: list[Any]) -> str:

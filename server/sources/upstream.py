@@ -30,10 +30,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.sources import upstream_contract as contract
-from server.sources.upstream_client import UpstreamClient
+from server.sources.upstream_client import Params, UpstreamClient
 from server.sources.upstream_failures import UpstreamNotFound
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
-from tools.filters import upstream_params
+from tools.filters import query_params
 from tools.pagination import b64url, unb64url
 from tools.source import (
     CommitmentFilters,
@@ -153,13 +153,13 @@ class UpstreamSource:
         self,
         path: str,
         row: Callable[[Any, str, str], dict[str, Any]],
-        params: dict[str, str],
+        params: Params,
         cursor: str | None,
         limit: int,
     ) -> Page:
         token, skip = self._seal.open(cursor) if cursor is not None else (None, 0)
         size = min(skip + limit, UPSTREAM_MAX_PAGE)
-        query = params | {"pageSize": str(size)} | ({"pageToken": token} if token else {})
+        query = [*params, ("pageSize", str(size)), *([("pageToken", token)] if token else [])]
         operation = f"GET {path}"
         answer = await self.client.get_json(
             path, query, lambda body: contract.list_page(body, operation, max_rows=size, row=row)
@@ -177,17 +177,17 @@ class UpstreamSource:
 
     async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page:
         require_unscoped(filters.scope)
-        return await self._page("/cost-and-usage", _CU_RECORD, upstream_params(filters), cursor, limit)
+        return await self._page("/cost-and-usage", _CU_RECORD, query_params(filters), cursor, limit)
 
     async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page:
         require_unscoped(filters.scope)
-        params = _commitment_params(filters)
+        params = list(_commitment_params(filters).items())
         return await self._page("/contract-commitments", _CC_RECORD, params, cursor, limit)
 
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         """The upstream's ``GET /cost-and-usage/summary``, cut to this transport's groups per currency."""
         require_unscoped(filters.scope)
-        params = upstream_params(filters) | {
+        params = {
             "metrics": ",".join(query.metrics),
             "sort": ("" if query.descending else "+") + query.sort,
         }
@@ -201,7 +201,7 @@ class UpstreamSource:
         answer = await self._optional(
             "summarizecostandusage",
             path,
-            params,
+            [*query_params(filters), *params.items()],
             lambda body: contract.summary(body, f"GET {path}", query.group_by, query.metrics),
         )
         self._seen(answer.last_updated)
@@ -225,7 +225,7 @@ class UpstreamSource:
     async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:
         """The upstream's ``GET /cost-and-usage/values``, paged like the lists."""
         require_unscoped(filters.scope)
-        params = upstream_params(filters) | {
+        params = {
             "column": query.column,
             "searchMode": "prefix" if query.prefix else "contains",
         }
@@ -235,11 +235,13 @@ class UpstreamSource:
         if skip:
             raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"})
         path = "/cost-and-usage/values"
-        query_params = params | {"pageSize": str(limit)} | ({"pageToken": token} if token else {})
+        params["pageSize"] = str(limit)
+        if token:
+            params["pageToken"] = token
         answer = await self._optional(
             "listcostandusagevalues",
             path,
-            query_params,
+            [*query_params(filters), *params.items()],
             lambda body: contract.list_page(body, f"GET {path}", max_rows=limit, row=contract.value_count),
         )
         self._seen(answer.last_updated)
@@ -250,7 +252,7 @@ class UpstreamSource:
             envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
         )
 
-    async def _optional(self, tool: str, path: str, params: dict[str, str], check: Callable[[Any], T]) -> T:
+    async def _optional(self, tool: str, path: str, params: Params, check: Callable[[Any], T]) -> T:
         """A call to an operation beyond the seed's five, which a plain FOCUS API may not offer."""
         try:
             return await self.client.get_json(path, params, check)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +44,8 @@ from tools.errors import (
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+# Query parameters in order, a repeatable filter once per value (aiohttp sends a list of pairs as given).
+Params = Sequence[tuple[str, str]] | Mapping[str, str]
 
 # Bodies above this are parsed (and checked) in a worker thread, off the event loop.
 _THREAD_PARSE_BYTES = 256 * 1024
@@ -136,7 +138,7 @@ class UpstreamClient:
 
     # -- JSON calls -----------------------------------------------------------------------------------
 
-    async def get_json(self, path: str, params: Mapping[str, str], check: Callable[[Any], T]) -> T:
+    async def get_json(self, path: str, params: Params, check: Callable[[Any], T]) -> T:
         """GET ``path`` and return ``check(parsed body)``; idempotent, so every transient failure is retried."""
         return await self._json("GET", path, params=params, body=None, check=check, idempotent=True)
 
@@ -151,7 +153,7 @@ class UpstreamClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None,
+        params: Params | None,
         body: Mapping[str, Any] | None,
         check: Callable[[Any], T],
         idempotent: bool,
@@ -232,7 +234,7 @@ class UpstreamClient:
         self,
         method: str,
         url: str,
-        params: Mapping[str, str] | None,
+        params: Params | None,
         body: Mapping[str, Any] | None,
         idempotent: bool,
         consume: Callable[[aiohttp.ClientResponse], Awaitable[T]],
