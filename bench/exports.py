@@ -65,7 +65,7 @@ def reference(raw_db: Path, fmt: str, since: str | None = None) -> tuple[float, 
         try:
             con.execute("SET enable_progress_bar = false")
             con.execute("SET TimeZone = 'UTC'")
-            select = f"SELECT {_select(cost_and_usage(), [], fmt)} FROM {CU_TABLE}"  # type: ignore[arg-type]
+            select = f"SELECT {_select(cost_and_usage(), list(cost_and_usage().ids), fmt)} FROM {CU_TABLE}"  # type: ignore[arg-type]
             if since:
                 select += f" WHERE BillingPeriodStart >= TIMESTAMP '{since}'"
             started = time.perf_counter()

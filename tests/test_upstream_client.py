@@ -370,6 +370,23 @@ async def test_money_stays_exact_and_the_envelope_is_the_upstreams(upstream: Ups
     assert page.dataCompleteness == "Partial"
 
 
+def params_of(call: Any) -> dict[str, Any]:
+    """The query parameters one upstream request carried (repeated ones as a list, in order)."""
+    sent = call.kwargs["params"]
+    pairs = list(sent.items()) if isinstance(sent, dict) else list(sent)
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out[key] = [*out[key], value] if isinstance(out.get(key), list) else [out[key], value] if key in out else value
+    return out
+
+
+async def test_repeated_tag_filters_travel_once_per_value_in_order(upstream: Upstream) -> None:
+    upstream.mock.get(LIST, body=envelope([]))
+    await list_page(upstream, tag=["Environment=prod", "Owner=team-a=b"], chargeClass="null", pageSize=5)
+    (call,) = upstream.sent()
+    assert params_of(call) == {"tag": ["Environment=prod", "Owner=team-a=b"], "chargeClass": "null", "pageSize": "5"}
+
+
 async def test_filters_travel_as_the_seeds_query_parameters(upstream: Upstream) -> None:
     upstream.mock.get(LIST, body=envelope([]))
     await list_page(
@@ -381,7 +398,7 @@ async def test_filters_travel_as_the_seeds_query_parameters(upstream: Upstream) 
         pageSize=5,
     )
     (call,) = upstream.sent()
-    assert call.kwargs["params"] == {
+    assert params_of(call) == {
         "providerName": "AWS",
         "region": "us-east-1",
         "billingPeriodStart": "2026-05-01T00:00:00Z",
@@ -398,7 +415,7 @@ async def test_the_upstream_page_token_is_sealed_inside_our_signed_token(upstrea
     assert b"UPSTREAM-TOKEN" not in payload, "the client never sees the upstream's token"
     second = await list_page(upstream, pageSize=1, serviceName="AmazonEC2", pageToken=first.nextPageToken)
     assert second.nextPageToken is None
-    assert upstream.sent()[1].kwargs["params"]["pageToken"] == "UPSTREAM-TOKEN-xyz"
+    assert params_of(upstream.sent()[1])["pageToken"] == "UPSTREAM-TOKEN-xyz"
     with pytest.raises(InvalidPageToken):
         await list_page(upstream, pageSize=1, serviceName="AmazonS3", pageToken=first.nextPageToken)
 
@@ -416,7 +433,7 @@ async def test_a_page_cut_by_the_mcp_budget_resumes_inside_the_upstream_page(ups
     second = await cost_and_usage.list_cost_and_usage(
         ListCostAndUsageInput(pageSize=5, pageToken=first.nextPageToken), ctx
     )
-    resumed = upstream.sent()[1].kwargs["params"]
+    resumed = params_of(upstream.sent()[1])
     assert "pageToken" not in resumed, "the first upstream page is asked for again"
     assert resumed["pageSize"] == str(kept + 5)
     assert second.data[0]["ChargeDescription"].startswith(str(kept)), "nothing skipped, nothing repeated"
@@ -429,7 +446,7 @@ async def test_contract_commitments_pass_through_with_their_filters(upstream: Up
         ListContractCommitmentsInput(billingAccountId="123", commitmentDiscountId="cc-1"), context(upstream)
     )
     assert page.data[0]["ContractCommitmentCost"] == Decimal(100)
-    assert upstream.sent()[0].kwargs["params"] == {
+    assert params_of(upstream.sent()[0]) == {
         "commitmentDiscountId": "cc-1",
         "billingAccountId": "123",
         "pageSize": "1000",
@@ -507,7 +524,7 @@ async def test_a_summary_is_the_upstreams_with_exact_sums(upstream: Upstream) ->
     args = SummarizeCostAndUsageInput(groupBy=["ServiceName"], top=1, savings=True, providerName="AWS")
     answer = await summarize_cost_and_usage(args, context(upstream))
     (call,) = upstream.sent()
-    assert call.kwargs["params"] == {
+    assert params_of(call) == {
         "providerName": "AWS",
         "groupBy": "ServiceName",
         "metrics": "EffectiveCost,ListCost",
@@ -556,7 +573,7 @@ async def test_distinct_values_page_through_the_upstream_with_sealed_tokens(upst
     second = await list_cost_and_usage_values(args.model_copy(update={"pageToken": first.nextPageToken}), ctx)
     assert second.data[0].value == "AmazonS3"
     assert second.nextPageToken is None
-    params = [call.kwargs["params"] for call in upstream.sent()]
+    params = [params_of(call) for call in upstream.sent()]
     assert params[0] == {"column": "ServiceName", "searchMode": "contains", "search": "amazon", "pageSize": "1"}
     assert params[1]["pageToken"] == "values-token"
 

@@ -61,6 +61,9 @@ class Catalog:
     def __getitem__(self, column_id: str) -> Column:
         return self._by_id[column_id]
 
+    def get(self, column_id: str) -> Column | None:
+        return self._by_id.get(column_id)
+
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(c.id for c in self.columns)

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from tools.catalog import contract_commitment
 from tools.context import ToolContext
 from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
 from tools.filters import ToolInput
-from tools.records import ContractCommitmentRecord
+from tools.records import ContractCommitmentRecord, columns_field
 from tools.source import CommitmentFilters, Completeness
 from tools.spec import READ_ONLY, RestRoute, ToolSpec
 
@@ -29,6 +30,7 @@ class ListContractCommitmentsInput(ToolInput):
         ),
     ] = None
     contractId: Annotated[str | None, Field(description="ContractId equals this.")] = None
+    columns: columns_field(contract_commitment()) = None  # type: ignore[valid-type]
     pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
     pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
 
@@ -57,13 +59,14 @@ async def list_contract_commitments(
         contract_id=args.contractId,
         scope=ctx.scope,
     )
+    columns = tuple(args.columns) if args.columns else None
     envelope = await list_page(
         ctx,
         tool="listcontractcommitments",
         walk=filters.as_params(),
         page_token=args.pageToken,
         requested_size=args.pageSize,
-        fetch=lambda cursor, size: ctx.source.list_contract_commitments(filters, cursor, size),
+        fetch=lambda cursor, size: ctx.source.list_contract_commitments(filters, cursor, size, columns),
         completeness=_whole_dataset,
     )
     return ListContractCommitmentsOutput.model_construct(**envelope)

@@ -39,6 +39,8 @@ class ExportRequest:
     owner: str
     request: dict[str, object]
     idempotency_key: str | None = None
+    # Only these Cost and Usage columns, in this order (None: all).
+    columns: tuple[str, ...] | None = None
 
 
 class Exports(Protocol):

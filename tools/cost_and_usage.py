@@ -6,15 +6,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from tools.catalog import cost_and_usage as cost_and_usage_catalog
 from tools.context import ToolContext
 from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
 from tools.filters import CostAndUsageFilters
-from tools.records import CostAndUsageRecord
+from tools.records import CostAndUsageRecord, columns_field
 from tools.source import Completeness
 from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
 
 
 class ListCostAndUsageInput(CostAndUsageFilters):
+    columns: columns_field(cost_and_usage_catalog()) = None  # type: ignore[valid-type]
     pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
     pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
 
@@ -31,13 +33,14 @@ class ListCostAndUsageOutput(BaseModel):
 
 async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> ListCostAndUsageOutput:
     filters = args.cost_filters(ctx.scope)
+    columns = tuple(args.columns) if args.columns else None
     envelope = await list_page(
         ctx,
         tool="listcostandusage",
         walk=filters.as_params(),
         page_token=args.pageToken,
         requested_size=args.pageSize,
-        fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size),
+        fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size, columns),
         completeness=lambda: ctx.source.completeness(filters),
     )
     return ListCostAndUsageOutput.model_construct(**envelope)
@@ -47,10 +50,13 @@ LIST = ToolSpec(
     name="listcostandusage",
     title="List FOCUS cost and usage rows",
     description=(
-        "List FOCUS 1.3 Cost and Usage rows (all 65 columns, exact FOCUS column IDs) matching the filters, one "
-        "page at a time. billingPeriodStart (inclusive) and billingPeriodEnd (exclusive) filter on "
-        "BillingPeriodStart; providerName matches ServiceProviderName; region matches RegionId; all matches are "
-        "exact and case-sensitive. " + MONEY + " The answer says totalRecords across all pages; when "
+        "List FOCUS 1.3 Cost and Usage rows (all 65 columns, exact FOCUS column IDs, or just those named in "
+        "columns) matching the filters, one page at a time. Ask for the columns you need (e.g. ChargePeriodStart, "
+        "ServiceName, ChargeCategory, EffectiveCost, BillingCurrency): a full row is ~2 KB, mostly nulls. "
+        "billingPeriodStart (inclusive) and billingPeriodEnd (exclusive) filter on BillingPeriodStart; "
+        "chargePeriodStart / chargePeriodEnd on ChargePeriodStart (when the usage happened); providerName matches "
+        "ServiceProviderName; region matches RegionId; tag takes KEY=VALUE; all matches are exact and "
+        "case-sensitive. " + MONEY + " The answer says totalRecords across all pages; when "
         "nextPageToken is not null, call again with the same filters and pageToken to get the next page. "
         "Call getschemametadata first to see which providers, currencies and billing periods are loaded; for "
         "whole result sets use exportcostandusage instead of walking many pages."

@@ -10,9 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tools.catalog import cost_and_usage
 from tools.context import ExportRequest, ToolContext
 from tools.envelope import AppliedScope, applied_scope
 from tools.filters import CostAndUsageFilters, ToolInput
+from tools.records import columns_field
 from tools.spec import MONEY, Hints, RestRoute, ToolSpec
 
 JobStatus = Literal["Pending", "Processing", "Complete", "Failed", "Expired"]
@@ -33,6 +35,7 @@ class ExportCostAndUsageInput(CostAndUsageFilters):
     includeContractCommitments: Annotated[
         bool, Field(description="Also write the Contract Commitment dataset as a second file.")
     ] = False
+    columns: columns_field(cost_and_usage()) = None  # type: ignore[valid-type]
 
 
 class GetExportStatusInput(ToolInput):
@@ -87,6 +90,7 @@ async def export_cost_and_usage(args: ExportCostAndUsageInput, ctx: ToolContext)
             filters=filters,
             format=args.format,
             include_contract_commitments=args.includeContractCommitments,
+            columns=tuple(args.columns) if args.columns else None,
             owner=ctx.principal,
             request=request,
             idempotency_key=ctx.idempotency_key,

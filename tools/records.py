@@ -1,11 +1,13 @@
-"""The record models of the two FOCUS 1.3 datasets, generated from the catalog (one field per column)."""
+"""The records of the two FOCUS 1.3 datasets: models generated from the catalog (one field per column),
+and the ``columns`` choice that narrows them."""
 
 from __future__ import annotations
 
+import difflib
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
 
@@ -28,3 +30,57 @@ def _record_model(name: str, catalog: Catalog) -> type[BaseModel]:
 
 CostAndUsageRecord = _record_model("CostAndUsageRecord", cost_and_usage())
 ContractCommitmentRecord = _record_model("ContractCommitmentRecord", contract_commitment())
+
+
+# What answers most questions about spend, in the order a person reads a row: the default an agent is
+# pointed to when it asks for every column (a 100-row page of these is ~12 KB instead of ~230 KB).
+SUGGESTED_COLUMNS = (
+    "ChargePeriodStart",
+    "ServiceProviderName",
+    "ServiceName",
+    "SubAccountId",
+    "ChargeCategory",
+    "BilledCost",
+    "EffectiveCost",
+    "BillingCurrency",
+)
+COLUMNS_HELP = (
+    "Only these columns, in this order (FOCUS column IDs, or x_ custom columns of the loaded data); "
+    "comma-separated over REST. Default: every column. Page tokens stay valid when this changes between "
+    "pages of a walk (the rows and their order do not depend on it)."
+)
+
+
+def split_list(value: Any) -> Any:
+    """Lists arrive as JSON arrays (MCP, POST) or comma-separated strings (REST query)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def checked_columns(names: list[str], catalog: Catalog) -> list[str]:
+    """The asked columns, or ValueError naming the unknown ones and their close matches."""
+    problems = []
+    for name in names:
+        if name not in catalog and not name.startswith("x_"):
+            close = difflib.get_close_matches(name, catalog.ids, n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            problems.append(f"{name!r}{hint}")
+    if problems:
+        raise ValueError(
+            f"unknown columns {', '.join(problems)}; use FOCUS column IDs of the {catalog.dataset.value} dataset "
+            "(getschemametadata lists them) or x_ custom columns"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError("columns names a column twice")
+    return names
+
+
+def columns_field(catalog: Catalog) -> Any:
+    """The ``columns`` input field for a tool over ``catalog``'s dataset."""
+    return Annotated[
+        list[str] | None,
+        BeforeValidator(split_list),
+        AfterValidator(lambda v: None if v is None else checked_columns(v, catalog)),
+        Field(min_length=1, max_length=200, description=COLUMNS_HELP),
+    ]

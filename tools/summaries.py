@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tools.context import ToolContext
 from tools.envelope import PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, freshness, list_page
 from tools.filters import CostAndUsageFilters
+from tools.records import split_list
 from tools.source import Completeness, SummaryQuery, ValuesQuery
 from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
 
@@ -38,13 +39,6 @@ QUANTITY_UNITS = {"ConsumedQuantity": "ConsumedUnit", "PricingQuantity": "Pricin
 METRICS = MONEY_METRICS + tuple(QUANTITY_UNITS)
 VALUE_COLUMNS = (*DIMENSIONS, "BillingCurrency", "ResourceId", "SkuId", "InvoiceIssuerName", "HostProviderName")
 TAG_PREFIX = "tag:"
-
-
-def _split(value: Any) -> Any:
-    """Lists arrive as JSON arrays (MCP, POST) or comma-separated strings (REST query)."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 def is_tag(dimension: str) -> bool:
@@ -93,7 +87,7 @@ class SummarizeCostAndUsageInput(CostAndUsageFilters):
     @field_validator("groupBy", "metrics", mode="before")
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
-        return _split(value)
+        return split_list(value)
 
     @field_validator("groupBy")
     @classmethod

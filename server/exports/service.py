@@ -235,7 +235,7 @@ class ExportService:
             (
                 "CostAndUsage",
                 "cost-and-usage",
-                lambda p: self.writer.cost_and_usage(request.filters, request.format, p, stop),
+                lambda p: self.writer.cost_and_usage(request.filters, request.format, p, stop, request.columns),
             )
         ]
         if request.include_contract_commitments:

@@ -42,11 +42,14 @@ class WriteResult:
     record_count: int
 
 
-def _select(catalog: Catalog, custom: list[str], fmt: ExportFormat) -> str:
+def _select(catalog: Catalog, names: list[str], fmt: ExportFormat) -> str:
     items = []
-    for column in catalog.columns:
-        q = quote(column.id)
-        if column.data_type is DataType.DATETIME:
+    for name in names:
+        q = quote(name)
+        column = catalog.get(name)
+        if column is None:
+            items.append(q)
+        elif column.data_type is DataType.DATETIME:
             if fmt == "parquet":
                 items.append(f"CAST({q} AS TIMESTAMPTZ) AS {q}")
             else:
@@ -55,18 +58,19 @@ def _select(catalog: Catalog, custom: list[str], fmt: ExportFormat) -> str:
             items.append(f"CAST({q} AS VARCHAR) AS {q}")
         else:
             items.append(q)
-    return ", ".join(items + [quote(c) for c in custom])
+    return ", ".join(items)
 
 
-def _json_line(catalog: Catalog, custom: list[str]) -> str:
+def _json_line(catalog: Catalog, names: list[str]) -> str:
     """One JSON object per row, built by the engine. JSON columns are spliced in as their stored text:
     ``to_json`` would re-parse them and round long numbers (490.26721242503204 became 490.267212425032).
     Line breaks in that text can only be whitespace between tokens (JSON strings escape them), so
     replacing them with spaces keeps the value and the one-line-per-record rule."""
     parts = []
-    for name in [c.id for c in catalog.columns] + custom:
+    for name in names:
         key = sql.string_literal(json.dumps(name) + ":")
-        if name in catalog and catalog[name].data_type is DataType.JSON:
+        column = catalog.get(name)
+        if column is not None and column.data_type is DataType.JSON:
             value = f"coalesce(replace(replace({quote(name)}, chr(10), ' '), chr(13), ' '), 'null')"
         else:
             value = f"coalesce(CAST(to_json({quote(name)}) AS VARCHAR), 'null')"
@@ -77,7 +81,7 @@ def _json_line(catalog: Catalog, custom: list[str]) -> str:
 def write_query(
     cur: duckdb.DuckDBPyConnection,
     catalog: Catalog,
-    custom: list[str],
+    names: list[str],
     table: str,
     where: list[str],
     params: list[Any],
@@ -86,12 +90,12 @@ def write_query(
     should_stop: ShouldStop,
 ) -> WriteResult:
     """Write the rows of ``table`` matching ``where`` to ``path``; returns the record count."""
-    query = f"SELECT {_select(catalog, custom, fmt)} FROM {table}{sql.where_sql(where)}"
+    query = f"SELECT {_select(catalog, names, fmt)} FROM {table}{sql.where_sql(where)}"
     cur.execute("SET TimeZone = 'UTC'")
     try:
         if fmt == "json":
             return _write_json_lines(
-                cur, f"SELECT {_json_line(catalog, custom)} FROM ({query})", params, path, should_stop
+                cur, f"SELECT {_json_line(catalog, names)} FROM ({query})", params, path, should_stop
             )
         return _write_arrow(cur, query, params, fmt, path, should_stop)
     except duckdb.Error as exc:
@@ -155,12 +159,18 @@ class StoreWriter:
         self.source = source
 
     def cost_and_usage(
-        self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: ShouldStop
+        self,
+        filters: CostFilters,
+        fmt: ExportFormat,
+        path: Path,
+        should_stop: ShouldStop,
+        columns: tuple[str, ...] | None = None,
     ) -> WriteResult:
         with self.source.store.open_cursor() as cur:
             where, params = sql.cost_where(filters)
-            custom = self.source.custom_columns(cur, "CostAndUsage")
-            return write_query(cur, cost_and_usage(), custom, CU_TABLE, where, params, fmt, path, should_stop)
+            catalog = cost_and_usage()
+            names = sql.chosen_columns(catalog, self.source.custom_columns(cur, "CostAndUsage"), columns)
+            return write_query(cur, catalog, names, CU_TABLE, where, params, fmt, path, should_stop)
 
     def contract_commitments(
         self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: ShouldStop
@@ -172,4 +182,5 @@ class StoreWriter:
             if allowed is not None:
                 where.append("list_contains(?, ContractCommitmentId)")
                 params.append(allowed)
-            return write_query(cur, contract_commitment(), [], CC_TABLE, where, params, fmt, path, should_stop)
+            catalog = contract_commitment()
+            return write_query(cur, catalog, list(catalog.ids), CC_TABLE, where, params, fmt, path, should_stop)

@@ -181,17 +181,20 @@ class DuckDBSource:
                 self._totals.popitem(last=False)
         return total
 
-    async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page:
+    async def list_cost_and_usage(
+        self, filters: CostFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+    ) -> Page:
         after = _cursor_int(cursor)
 
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
             version = self._version(cur)
+            names = sql.chosen_columns(cost_and_usage(), self.custom_columns(cur, "CostAndUsage"), columns)
             ids_query, ids_params = sql.page_ids_query(filters, after, limit)
             ids = cur.execute(ids_query, ids_params).fetchall()
             rows: list[Row] = []
             if ids:
                 bounds = (int(ids[0][0]), int(ids[-1][0]))
-                query, params = sql.page_query(filters, after, limit, self.custom_columns(cur, "CostAndUsage"), bounds)
+                query, params = sql.page_query(filters, after, limit, names, bounds)
                 cur.execute(query, params)
                 rows = _rows(cur, _CU_JSON)
             more = len(rows) > limit
@@ -292,13 +295,16 @@ class DuckDBSource:
             ids.add(commitment_id)
         return sorted(ids)
 
-    async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page:
+    async def list_contract_commitments(
+        self, filters: CommitmentFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+    ) -> Page:
         after = _cursor_int(cursor)
 
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
             allowed = self.allowed_commitments(cur, filters)
+            names = sql.chosen_columns(contract_commitment(), [], columns)
             query, params = sql.commitments_query(
-                allowed, filters.contract_commitment_id, filters.contract_id, after, limit
+                allowed, filters.contract_commitment_id, filters.contract_id, after, limit, names
             )
             cur.execute(query, params)
             rows = _rows(cur, _CC_JSON)

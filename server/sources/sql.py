@@ -11,6 +11,7 @@ from typing import Any
 
 from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, quote
 from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
+from tools.errors import InvalidArgument
 from tools.source import Condition, CostFilters, Scope
 
 _COMPARISONS = frozenset({"=", ">=", "<"})
@@ -67,16 +68,32 @@ def where_sql(where: list[str]) -> str:
     return (" WHERE " + " AND ".join(where)) if where else ""
 
 
-def output_columns(catalog: Catalog, custom: list[str]) -> list[str]:
+def chosen_columns(catalog: Catalog, custom: list[str], columns: tuple[str, ...] | None) -> list[str]:
+    """The columns an answer carries, in order: every catalog column then the loaded x_ columns, or the
+    caller's ``columns`` (names outside the catalog must be x_ columns of the loaded data)."""
+    if columns is None:
+        return [*catalog.ids, *custom]
+    missing = [c for c in columns if c not in catalog and c not in custom]
+    if missing:
+        raise InvalidArgument(
+            f"no custom column {', '.join(missing)} in the loaded {catalog.dataset.value} data; the loaded "
+            f"custom columns are {', '.join(custom) or 'none'}",
+            {"field": "columns", "unknown": missing},
+        )
+    return list(columns)
+
+
+def output_columns(catalog: Catalog, names: list[str]) -> list[str]:
     """SELECT items for API output: date/times rendered in FOCUS format by the engine."""
     items = []
-    for column in catalog.columns:
-        q = quote(column.id)
-        if column.data_type is DataType.DATETIME:
+    for name in names:
+        q = quote(name)
+        column = catalog.get(name)
+        if column is not None and column.data_type is DataType.DATETIME:
             items.append(f"strftime({q}, '{FOCUS_TIMESTAMP_FORMAT}') AS {q}")
         else:
             items.append(q)
-    return items + [quote(c) for c in custom]
+    return items
 
 
 def _keyset_where(filters: CostFilters, after: int | None) -> tuple[list[str], list[Any]]:
@@ -98,7 +115,7 @@ def page_query(
     filters: CostFilters,
     after: int | None,
     limit: int,
-    custom: list[str],
+    names: list[str],
     bounds: tuple[int, int] | None = None,
 ) -> tuple[str, list[Any]]:
     """One page of full rows. With ``bounds`` (the first and last ``_row_id`` of the page, found by
@@ -108,7 +125,7 @@ def page_query(
     if bounds is not None:
         where.append("_row_id BETWEEN ? AND ?")
         params.extend(bounds)
-    select = ", ".join(["_row_id", *output_columns(cost_and_usage(), custom)])
+    select = ", ".join(["_row_id", *output_columns(cost_and_usage(), names)])
     # limit + 1 rows tell whether another page exists without a second query.
     sql = f"SELECT {select} FROM {CU_TABLE}{where_sql(where)} ORDER BY _row_id LIMIT {int(limit) + 1}"
     return sql, params
@@ -146,6 +163,7 @@ def commitments_query(
     contract_id: str | None,
     after: int | None,
     limit: int | None,
+    names: list[str] | None = None,
 ) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -161,6 +179,7 @@ def commitments_query(
     if after is not None:
         where.append("_row_id > ?")
         params.append(after)
-    select = ", ".join(["_row_id", *output_columns(contract_commitment(), [])])
+    catalog = contract_commitment()
+    select = ", ".join(["_row_id", *output_columns(catalog, names or list(catalog.ids))])
     tail = f" ORDER BY _row_id LIMIT {int(limit) + 1}" if limit is not None else " ORDER BY _row_id"
     return f"SELECT {select} FROM {CC_TABLE}{where_sql(where)}{tail}", params

@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, overload
 
@@ -134,6 +135,15 @@ def _commitment_params(filters: CommitmentFilters) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _project(page: Page, columns: tuple[str, ...] | None) -> Page:
+    """Only ``columns`` of each row, in that order. Done here, not upstream: the seed's contract has no
+    columns parameter, and any FOCUS API must be usable as the upstream. An x_ column the upstream's rows
+    lack is null, as a column of no value would be."""
+    if columns is None:
+        return page
+    return replace(page, rows=[{c: row.get(c) for c in columns} for row in page.rows])
+
+
 class UpstreamSource:
     """FOCUS data from a remote FOCUS API (implements ``tools.source.Source``)."""
 
@@ -175,14 +185,19 @@ class UpstreamSource:
             envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
         )
 
-    async def list_cost_and_usage(self, filters: CostFilters, cursor: str | None, limit: int) -> Page:
+    async def list_cost_and_usage(
+        self, filters: CostFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+    ) -> Page:
         require_unscoped(filters.scope)
-        return await self._page("/cost-and-usage", _CU_RECORD, query_params(filters), cursor, limit)
+        page = await self._page("/cost-and-usage", _CU_RECORD, query_params(filters), cursor, limit)
+        return _project(page, columns)
 
-    async def list_contract_commitments(self, filters: CommitmentFilters, cursor: str | None, limit: int) -> Page:
+    async def list_contract_commitments(
+        self, filters: CommitmentFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+    ) -> Page:
         require_unscoped(filters.scope)
         params = list(_commitment_params(filters).items())
-        return await self._page("/contract-commitments", _CC_RECORD, params, cursor, limit)
+        return _project(await self._page("/contract-commitments", _CC_RECORD, params, cursor, limit), columns)
 
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         """The upstream's ``GET /cost-and-usage/summary``, cut to this transport's groups per currency."""
