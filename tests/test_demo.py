@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
+from server.store import demo_load
 from server.store.db import Store
 from server.store.demo import generate_demo, plan_months
+from server.store.demo_load import reference
+from server.store.demo_reference import Provider
 from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, quote
 
 ROWS = 5_000
@@ -334,6 +337,69 @@ def test_the_store_is_flagged_as_demo_data_with_its_seed(demo: Store) -> None:
 
 def test_the_work_folder_is_removed(demo: Store) -> None:
     assert not list((demo.data_dir / "tmp").glob("demo-*"))
+
+
+# -- pinned output and the reference data -------------------------------------------------------------
+
+D = Decimal
+# (currency, rows, BilledCost, EffectiveCost, ListCost, ContractedCost, PricingQuantity) of --rows 600 --seed 42
+PINNED_COST_AND_USAGE = [
+    ("EUR", 129, D("48948.124106952704"), D("286.119007752704"), D("48970.9079019008"), D("48948.620553672704"),
+     D("195737.9286")),
+    ("USD", 471, D("1322.358274463"), D("1322.358274463"), D("1410.1449383246"), D("1373.964676629"),
+     D("3292061.9612021402")),
+]  # fmt: skip
+PINNED_CHARGES = [("Adjustment", 24), ("Credit", 24), ("Purchase", 25), ("Tax", 192), ("Usage", 335)]
+PINNED_COMMITMENTS = [("EUR", 2, D("948662.4"), None), ("USD", 6, D("5611933.7088"), D("368256"))]
+PINNED_ROWS_MD5 = "2913ba58268c71a89a06dd692542ec1f"  # kind, SKU price, resource, hour and costs of every row, in order
+
+
+def test_a_small_demo_is_exactly_the_pinned_one(tmp_path: Path) -> None:
+    """Any change to the reference data or to the SQL changes these: update them only on purpose."""
+    store = make_store(tmp_path / "pinned", rows=600, seed=42)
+    try:
+        money = rows(
+            store,
+            f"SELECT BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost), sum(ListCost), "
+            f"sum(ContractedCost), sum(PricingQuantity) FROM {CU_TABLE} GROUP BY 1 ORDER BY 1",
+        )
+        charges = rows(store, f"SELECT ChargeCategory, count(*) FROM {CU_TABLE} GROUP BY 1 ORDER BY 1")
+        commitments = rows(
+            store,
+            f"SELECT BillingCurrency, count(*), sum(ContractCommitmentCost), sum(ContractCommitmentQuantity) "
+            f"FROM {CC_TABLE} GROUP BY 1 ORDER BY 1",
+        )
+        assert (money, charges, commitments) == (PINNED_COST_AND_USAGE, PINNED_CHARGES, PINNED_COMMITMENTS)
+        line = (
+            "concat_ws('|', ChargeCategory, SkuPriceId, ResourceId, strftime(ChargePeriodStart, '%Y-%m-%dT%H:%M:%S'), "
+            "CAST(BilledCost AS VARCHAR), CAST(EffectiveCost AS VARCHAR))"
+        )
+        digest = rows(store, f"SELECT md5(string_agg({line}, chr(10) ORDER BY _row_id)) FROM {CU_TABLE}")
+        assert digest == [(PINNED_ROWS_MD5,)]
+    finally:
+        store.close()
+
+
+def test_the_reference_data_is_read_once_with_exact_decimals() -> None:
+    ref = reference()
+    assert reference() is ref
+    lambda_requests = next(k for k in ref.skus if k.desc == "Lambda requests")
+    assert lambda_requests.price_usd == D("0.0000002") and isinstance(lambda_requests.price_usd, Decimal)
+    assert str(ref.negotiated[0].total) == "3600000.00"  # the digits (and scale) of the JSON string
+    assert [str(b.contracted_factor) for b in ref.billing_accounts] == ["0.94", "0.90", "0.88", "1.00"]
+    assert len(ref.skus) == sum(len(s.skus) for s in ref.services) + len(ref.commitments)
+
+
+def test_the_reference_loader_refuses_floats_unknown_keys_and_wrong_types() -> None:
+    with pytest.raises(ValueError, match="must be a JSON string"):
+        json.loads('{"price_usd": 0.1}', parse_float=demo_load._no_float)
+    record = demo_load._Record({"name": "AWS", "tag_template": "{}", "extra": 1}, "providers[0]")
+    with pytest.raises(ValueError, match=r"unknown keys \['extra'\]"):
+        demo_load._fields(record, Provider)
+    with pytest.raises(ValueError, match="is not int"):
+        demo_load._Record({"span": True}, "sku").integer("span")
+    with pytest.raises(ValueError, match="is not a decimal number"):
+        demo_load._Record({"step": "NaN"}, "sku").decimal("step")
 
 
 # -- the official validator ---------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 This module owns *making* the demo: planning how many rows of each kind every billing period gets,
 writing one typed Parquet file per billing period plus one Contract Commitment file, and loading them
 through ``load_files`` (so the demo passes the same checks as real data) before flagging the store as
-demo data in ``meta``. What the data looks like (providers, accounts, SKUs, commitments, and the SQL
-that turns hashes into rows) lives in ``server.store.demo_sql``.
+demo data in ``meta``. What the data looks like lives elsewhere: the reference data (providers,
+accounts, SKUs, commitments...) is JSON package data in ``server/store/demo_data/``, typed by
+``server.store.demo_reference`` and read by ``server.store.demo_load``; the SQL that turns hashes into
+rows is in ``server.store.demo_macros`` (reference lists), ``server.store.demo_sql`` (the rows) and
+``server.store.demo_focus`` (the FOCUS columns and the Contract Commitment dataset).
 
 The same ``(rows, seed)`` always gives the same rows. Memory stays bounded at any size: a month is a
 streaming projection over ``range(n)`` copied straight to Parquet, with no big intermediate table.
@@ -34,8 +37,12 @@ from pathlib import Path
 
 import duckdb
 
-from server.store import demo_sql as sql
 from server.store.db import Store
+from server.store.demo_focus import contract_commitment_sql, month_sql
+from server.store.demo_load import reference
+from server.store.demo_macros import macros
+from server.store.demo_reference import add_months, commitment_term, upfront
+from server.store.demo_sql import Month, aggregate_sql, fixed_sql
 from server.store.loader import LoadSummary, load_files
 
 DEFAULT_START = date(2026, 1, 1)
@@ -79,7 +86,7 @@ def generate_demo(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def plan_months(rows: int, seed: int, *, start: date = DEFAULT_START, months: int = DEFAULT_MONTHS) -> list[sql.Month]:
+def plan_months(rows: int, seed: int, *, start: date = DEFAULT_START, months: int = DEFAULT_MONTHS) -> list[Month]:
     """How many rows of each kind every billing period gets; raises ValueError for impossible requests."""
     if not 1 <= months <= MAX_MONTHS:
         raise ValueError(f"months must be between 1 and {MAX_MONTHS}")
@@ -89,27 +96,28 @@ def plan_months(rows: int, seed: int, *, start: date = DEFAULT_START, months: in
         raise ValueError(f"rows must be at least {months * MIN_ROWS_PER_MONTH} for {months} billing periods")
     if not -(2**63) <= seed < 2**63:
         raise ValueError("seed must fit in a signed 64-bit integer")
+    ref = reference()
     first = datetime(start.year, start.month, 1)
-    nodes = len(sql.CLUSTERS) * sql.NODES_PER_CLUSTER
+    nodes = len(ref.clusters) * ref.nodes_per_cluster
     plan = []
     for index in range(months):
-        begin, end = sql.add_months(first, index), sql.add_months(first, index + 1)
+        begin, end = add_months(first, index), add_months(first, index + 1)
         hours = int((end - begin).total_seconds()) // 3600
         n = rows // months + (rows % months if index == months - 1 else 0)
         active: list[int] = []
         purchases: list[tuple[int, str, Decimal | None]] = []
-        for ci, c in enumerate(sql.COMMITMENTS):
-            term_start, term_end = sql.commitment_term(c, first)
+        for ci, c in enumerate(ref.commitments):
+            term_start, term_end = commitment_term(c, first)
             if not term_start <= begin < end <= term_end:
                 continue
             active.append(ci)
             if c.frequency == "Recurring":
                 purchases.append((ci, c.frequency, None))
             elif term_start == begin:
-                purchases.append((ci, c.frequency, sql.upfront(c, first)))
+                purchases.append((ci, c.frequency, upfront(c, first)))
         unused = min(n * UNUSED_PER_MILLE // 1000, len(active) * hours)  # one row per commitment and hour at most
         alloc = ALLOCATION_GROUP * min(n * ALLOCATED_PERCENT // 100 // ALLOCATION_GROUP, nodes * hours)
-        month = sql.Month(
+        month = Month(
             index=index,
             seed=seed,
             start=begin,
@@ -119,17 +127,17 @@ def plan_months(rows: int, seed: int, *, start: date = DEFAULT_START, months: in
             alloc=alloc,
             active=active,
             purchases=purchases,
-            invoices=[t.replace("{ym}", f"{begin:%Y%m}") for t in sql.INVOICE_IDS],
+            invoices=[b.invoice_id.replace("{ym}", f"{begin:%Y%m}") for b in ref.billing_accounts],
             resource_scale=max(1, rows // 50_000),
         )
         usage = n - month.fixed - unused - alloc
-        if usage < len(sql.tax_pairs()):  # pragma: no cover - MIN_ROWS_PER_MONTH keeps this away
+        if usage < len(ref.tax_pairs):  # pragma: no cover - MIN_ROWS_PER_MONTH keeps this away
             raise ValueError(f"rows={rows} is too few for {months} billing periods")
         plan.append(replace(month, usage=usage))
     return plan
 
 
-def write_files(plan: list[sql.Month], folder: Path) -> list[Path]:
+def write_files(plan: list[Month], folder: Path) -> list[Path]:
     """Write the Contract Commitment file and one Cost and Usage file per billing period; return their paths.
 
     Runs on its own in-memory DuckDB with a memory limit, so it never touches the store's catalog.
@@ -140,18 +148,18 @@ def write_files(plan: list[sql.Month], folder: Path) -> list[Path]:
     )
     try:
         con.execute("SET enable_progress_bar = false")
-        for statement in sql.macros():
+        for statement in macros():
             con.execute(statement)
         paths = [folder / "contract_commitment.parquet"]
-        _copy(con, sql.contract_commitment_sql(plan[0].start), paths[0])
+        _copy(con, contract_commitment_sql(plan[0].start), paths[0])
         for month in plan:
-            con.execute(sql.aggregate_sql(month))
-            for statement in sql.fixed_sql(month):
+            con.execute(aggregate_sql(month))
+            for statement in fixed_sql(month):
                 con.execute(statement)
             fixed = con.execute("SELECT count(*) FROM fixed").fetchone()
             assert fixed is not None and fixed[0] == month.fixed, (fixed, month.fixed)
             path = folder / f"cost_and_usage_{month.start:%Y-%m}.parquet"
-            _copy(con, sql.month_sql(month), path)
+            _copy(con, month_sql(month), path)
             paths.append(path)
         return paths
     finally:
