@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import decimal_sums, expected_rows, python_filter
+from serving import PageWalk
 
 from server.services import Services
 from tools import handlers
@@ -20,13 +21,14 @@ async def walk(svc: Services, args: dict[str, Any], page_size: int = 1000) -> li
     ctx = svc.context(REST_LIMITS)
     rows: list[dict[str, Any]] = []
     token = None
+    walk = PageWalk("listcostandusage")
     while True:
         page = await handlers.list_cost_and_usage(
             ListCostAndUsageInput.model_validate({**args, "pageSize": page_size, "pageToken": token}), ctx
         )
         rows.extend(page.data)
         assert page.totalRecords == len(rows) or page.nextPageToken is not None
-        token = page.nextPageToken
+        token = walk.next(page.nextPageToken)
         if token is None:
             return rows
 
