@@ -20,11 +20,12 @@ VALIDATOR_READY := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/focus-validator-1.3/ve
 
 .PHONY: run test tools lint typecheck unit lock npm-lock bench bench-quick bench-load clean
 
-# The venv: the locked packages (hash-checked), then this project itself, editable, built with the locked
+# The venv: the locked packages, hash-checked (-qq hides pip's notes about the local package folders this
+# machine's pip config names and does not have), then this project itself, editable, built with the locked
 # setuptools (PYTHONWARNINGS=ignore quiets its note that same-named folders may shadow the package: they are it).
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install -qq --require-hashes -r $(LOCK)
 	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
