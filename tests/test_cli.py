@@ -136,7 +136,7 @@ async def test_the_desktop_config_with_the_checkout_path_filled_in_serves_five_t
     server = desktop_server()
     command = Path(server["command"].replace(PLACEHOLDER, str(ROOT)))
     if not command.exists():
-        pytest.skip(f"{command} does not exist (make creates .venv in the checkout)")
+        pytest.fail(f"{command} does not exist: run the tests with `make test`, which creates .venv in the checkout")
     env = {**server.get("env", {}), "FOCUS_API_DATA_DIR": str(data_dir)}
     params = StdioServerParameters(command=str(command), args=server["args"], env=env)
     async with Client(params, mode="legacy") as client:  # the handshake desktop hosts use today

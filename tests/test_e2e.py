@@ -12,7 +12,6 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,20 +26,18 @@ import aiohttp
 import anyio
 import httpx2
 import pytest
-from conftest import AWS_13, AWS_CC, ROOT
+from conftest import AWS_13, AWS_CC
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from serving import clean_env, copy_store, free_ports
+from serving import PageWalk, clean_env, copy_store, free_ports, node_env, node_tool
 
 from tools.registry import TOOLS
 
 pytestmark = pytest.mark.slow
 
 FOCUS_API = Path(sys.executable).parent / "focus-api"
-# .ci/run installs the Inspector CLI here; MCP_INSPECTOR_BIN points elsewhere (e.g. a global install).
-INSPECTOR = Path(
-    os.environ.get("MCP_INSPECTOR_BIN") or ROOT / ".ci" / "node" / "node_modules" / ".bin" / "mcp-inspector"
-)
+# `make tools` installs the Inspector CLI under .tools/node; it runs on the Node 22 binary installed beside it.
+INSPECTOR = "@modelcontextprotocol/inspector/clients/launcher/build/index.js"
 TOOL_NAMES = {spec.name for spec in TOOLS}
 ROWS = 100  # rows in the AWS 1.3 Cost and Usage sample
 STARTUP_SECONDS = 30
@@ -182,22 +179,16 @@ def server(loaded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture(scope="module")
 def inspector(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[int, Any, str]]:
     """Run the Inspector CLI (``--format json -q``): (exit code, parsed stdout or None, stderr)."""
-    if not INSPECTOR.exists():
-        pytest.skip(
-            f"MCP Inspector CLI not found at {INSPECTOR}; .ci/run installs it with "
-            "`npm install --prefix .ci/node @modelcontextprotocol/inspector@2.12.0` (or set MCP_INSPECTOR_BIN)"
-        )
-    if shutil.which("node") is None:
-        pytest.skip("MCP Inspector CLI needs node on PATH")
+    command = node_tool(INSPECTOR)  # fails the test when `make tools` has not installed it
     home = tmp_path_factory.mktemp("inspector-home")  # its catalog and state stay out of the real home
 
     def run(*args: str | Path) -> tuple[int, Any, str]:
         done = subprocess.run(
-            [INSPECTOR, "--cli", *args, "--format", "json", "-q"],
+            [*command, "--cli", *args, "--format", "json", "-q"],
             capture_output=True,
             text=True,
             timeout=90,
-            env=clean_env(HOME=str(home)),
+            env=node_env(HOME=str(home)),
         )
         out = json.loads(done.stdout) if done.stdout.strip() else None
         return done.returncode, out, done.stderr
@@ -298,6 +289,7 @@ async def mcp_walk(client: Client, page_size: int) -> tuple[list[dict[str, Any]]
     rows: list[dict[str, Any]] = []
     token: str | None = None
     pages = 0
+    walk = PageWalk("MCP listcostandusage")
     while True:
         args: dict[str, Any] = {"pageSize": page_size} | ({"pageToken": token} if token else {})
         result = await client.call_tool("listcostandusage", args)
@@ -307,7 +299,7 @@ async def mcp_walk(client: Client, page_size: int) -> tuple[list[dict[str, Any]]
         assert page["totalRecords"] == ROWS
         rows += page["data"]
         pages += 1
-        token = page["nextPageToken"]
+        token = walk.next(page["nextPageToken"])
         if token is None:
             return rows, pages
 
@@ -322,10 +314,11 @@ async def rest_get(http: aiohttp.ClientSession, url: str, **params: Any) -> Any:
 async def rest_walk(http: aiohttp.ClientSession, server: Running, page_size: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     params: dict[str, Any] = {"pageSize": page_size}
+    walk = PageWalk("REST /cost-and-usage")
     while True:
         page = await rest_get(http, f"{server.rest}/cost-and-usage", **params)
         rows += page["data"]
-        if page["nextPageToken"] is None:
+        if walk.next(page["nextPageToken"]) is None:
             return rows
         params["pageToken"] = page["nextPageToken"]
 

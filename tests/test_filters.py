@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import AWS_13, decimal_sums, expected_rows, python_filter, read_csv, tool_context
 from mcp.client import Client
+from serving import PageWalk
 
 from server.auth import TokenStore
 from server.mcp.server import FocusMCPServer
@@ -32,13 +33,14 @@ async def walk(svc: Services, args: dict[str, Any], page_size: int = 1000) -> li
     ctx = tool_context(svc, REST_LIMITS)
     rows: list[dict[str, Any]] = []
     token = None
+    walk = PageWalk("listcostandusage")
     while True:
         page = await cost_and_usage.list_cost_and_usage(
             ListCostAndUsageInput.model_validate({**args, "pageSize": page_size, "pageToken": token}), ctx
         )
         rows.extend(page.data)
         assert page.totalRecords == len(rows) or page.nextPageToken is not None
-        token = page.nextPageToken
+        token = walk.next(page.nextPageToken)
         if token is None:
             return rows
 

@@ -39,8 +39,6 @@ from server.store.loader import LoadSummary, Problem, _FileLoad, expand_paths, l
 from server.store.schema import CC_TABLE, CU_TABLE, DECIMAL_TYPE
 from tools.catalog import Catalog, DataType, columns_introduced_in, contract_commitment, cost_and_usage
 
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"shared samples not found at {SAMPLES}")
-
 FOCUS_CLI = Path(sys.executable).parent / "focus-api"
 CU = cost_and_usage()
 CC = contract_commitment()

@@ -2,7 +2,9 @@
 
 A real ``focus-api serve`` (token on, small demo dataset) is driven with schemathesis-generated requests,
 both valid ones (positive mode) and schema-violating ones (negative mode), for every operation: more
-than 1 000 cases in all, derandomized so every run sends the same ones. Every response must pass
+than 1 000 cases in all, twice: derandomized, so every run sends the same ones, and again from a fresh
+random seed each run (printed in the report header and in any failure; ``FOCUS_API_SCHEMATHESIS_SEED=N``
+replays it), so the runs together cover more than one fixed sample. Every response must pass
 schemathesis's checks (no 5xx, the status code, content type, headers and body the document declares,
 invalid input refused) and every 4xx must carry exactly the ``{code, message, details}`` error body.
 Methods the document does not declare for a path must be 405 with ``Allow`` and the same body.
@@ -17,7 +19,8 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from conftest import SCHEMATHESIS_SEED, SCHEMATHESIS_SEED_ENV
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -98,12 +101,22 @@ def error_body_problem(response: Any) -> str | None:
     return None
 
 
-def fuzz(operation: Any, mode: GenerationMode, examples: int, http: requests.Session, findings: Findings) -> None:
-    """Send ``examples`` generated cases of ``mode`` to ``operation``, recording each distinct failure."""
+def fuzz(
+    operation: Any,
+    mode: GenerationMode,
+    examples: int,
+    http: requests.Session,
+    findings: Findings,
+    run_seed: int | None,
+) -> None:
+    """Send ``examples`` generated cases of ``mode`` to ``operation``, recording each distinct failure.
+
+    ``run_seed`` None derandomizes (the same cases every run); a number seeds the generator with it.
+    """
 
     @settings(
         max_examples=examples,
-        derandomize=True,
+        derandomize=run_seed is None,
         database=None,
         deadline=None,
         phases=[Phase.explicit, Phase.generate],
@@ -129,19 +142,21 @@ def fuzz(operation: Any, mode: GenerationMode, examples: int, http: requests.Ses
                     f"{problem}\n{case.as_curl_command(AUTH)}",
                 )
 
-    one()
+    (one if run_seed is None else seed(run_seed)(one))()
 
 
+@pytest.mark.parametrize("run_seed", [None, SCHEMATHESIS_SEED], ids=["fixed-seed", "random-seed"])
 @pytest.mark.parametrize("operation_id", sorted(BUDGET))
 def test_generated_requests_get_no_5xx_and_only_documented_answers(
-    schema: Any, http: requests.Session, operation_id: str
+    schema: Any, http: requests.Session, operation_id: str, run_seed: int | None
 ) -> None:
     operation = schema.find_operation_by_id(operation_id)
     findings = Findings()
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-        fuzz(operation, mode, BUDGET[operation_id], http, findings)
+        fuzz(operation, mode, BUDGET[operation_id], http, findings, run_seed)
     report = "\n\n".join(f"{key}\n{detail}" for key, detail in sorted(findings.failures.items()))
-    assert not findings.failures, f"{len(findings.failures)} distinct failures:\n\n{report}"
+    replay = "derandomized" if run_seed is None else f"seed {run_seed}: replay with {SCHEMATHESIS_SEED_ENV}={run_seed}"
+    assert not findings.failures, f"{len(findings.failures)} distinct failures ({replay}):\n\n{report}"
     assert findings.cases >= 2 * BUDGET[operation_id], f"only {findings.cases} cases were generated"
 
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import AWS_CC, decimal_sums, expected_rows, python_filter, read_csv, tool_context
 from mcp import Client
+from serving import PageWalk
 
 from server.auth import Principal, TokenFileError, TokenStore
 from server.mcp.server import FocusMCPServer
@@ -59,13 +60,14 @@ async def walk(svc: Services, principal: Principal, args: dict[str, Any], size: 
     ctx = tool_context(svc, REST_LIMITS, principal)
     rows: list[Any] = []
     token = None
+    walk = PageWalk("listcostandusage")
     while True:
         page = await cost_and_usage.list_cost_and_usage(
             ListCostAndUsageInput.model_validate({**args, "pageSize": size, "pageToken": token}), ctx
         )
         assert page.appliedScope is not None and page.appliedScope.principal == principal.name
         rows.extend(page.data)
-        token = page.nextPageToken
+        token = walk.next(page.nextPageToken)
         if token is None:
             return rows, page.totalRecords
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import expected_rows, python_filter, tool_context
 from mcp import Client
 from pydantic import ValidationError
+from serving import PageWalk
 
 from server.mcp.server import FocusMCPServer
 from server.pipeline import Pipeline
@@ -139,12 +140,13 @@ async def test_values_of_service_name_equal_the_distinct_set_with_counts(multi: 
     ctx = tool_context(multi, REST_LIMITS)
     values: list[Any] = []
     token = None
+    walk = PageWalk("listcostandusagevalues")
     while True:
         page = await summaries.list_cost_and_usage_values(
             ListCostAndUsageValuesInput(column="ServiceName", pageSize=4, pageToken=token), ctx
         )
         values += page.data
-        token = page.nextPageToken
+        token = walk.next(page.nextPageToken)
         if token is None:
             break
     expected = Counter(r["ServiceName"] for r in expected_rows())

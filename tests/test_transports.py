@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import AWS_13, decimal_sums, read_csv
 from mcp import Client
+from serving import PageWalk
 
 from server.auth import TokenStore
 from server.mcp.server import FocusMCPServer
@@ -45,13 +46,14 @@ def same(rest_value: Any, mcp_value: Any) -> bool:
 async def rest_walk(client: TestClient[Any, Any], page_size: int, **filters: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     token = None
+    walk = PageWalk("REST /cost-and-usage")
     while True:
         params = {**filters, "pageSize": str(page_size), **({"pageToken": token} if token else {})}
         resp = await client.get("/cost-and-usage", params=params)
         assert resp.status == 200, await resp.text()
         body = exact(await resp.text())
         rows.extend(body["data"])
-        token = body["nextPageToken"]
+        token = walk.next(body["nextPageToken"])
         if token is None:
             return rows
 
@@ -59,6 +61,7 @@ async def rest_walk(client: TestClient[Any, Any], page_size: int, **filters: str
 async def mcp_walk(client: Client, page_size: int, **filters: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     token = None
+    walk = PageWalk("MCP listcostandusage")
     while True:
         args: dict[str, Any] = {**filters, "pageSize": page_size}
         if token:
@@ -67,7 +70,7 @@ async def mcp_walk(client: Client, page_size: int, **filters: str) -> list[dict[
         assert not result.is_error, result.content
         assert result.structured_content is not None
         rows.extend(result.structured_content["data"])
-        token = result.structured_content["nextPageToken"]
+        token = walk.next(result.structured_content["nextPageToken"])
         if token is None:
             return rows
 
@@ -212,11 +215,12 @@ async def test_the_mcp_size_budget_cuts_a_page_says_so_and_loses_nothing(service
         data = first.structured_content
         assert data is not None
         rows = list(data["data"])
-        token = data["nextPageToken"]
+        walk = PageWalk("MCP listcostandusage")
+        token = walk.next(data["nextPageToken"])
         while token:
             page = await client.call_tool("listcostandusage", {"pageSize": 1000, "pageToken": token})
             rows += page.structured_content["data"]  # type: ignore[index]
-            token = page.structured_content["nextPageToken"]  # type: ignore[index]
+            token = walk.next(page.structured_content["nextPageToken"])  # type: ignore[index]
     # 100 sample rows of ~2.7 KB each exceed the 256 KiB budget: the first page is cut, nothing is lost.
     cut = data["truncated"]
     assert cut is not None and cut["rowsReturned"] == len(data["data"]) < 100

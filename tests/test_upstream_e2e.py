@@ -29,7 +29,7 @@ import pytest
 from conftest import AWS_13, AWS_CC, CONSOLIDATED, GCP_12, decimal_sums
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from serving import FOCUS_API, Server, clean_env, free_ports
+from serving import FOCUS_API, PageWalk, Server, clean_env, free_ports
 
 from tools import wire
 from tools.catalog import DataType, contract_commitment, cost_and_usage
@@ -147,11 +147,12 @@ async def rest_pages(server: Instance, path: str, filters: dict[str, str], page_
     """Every page of a REST list walk, in order."""
     pages: list[dict[str, Any]] = []
     params: dict[str, Any] = {**filters, "pageSize": page_size}
+    walk = PageWalk(f"REST {path}")
     async with aiohttp.ClientSession(headers=server.bearer) as http:
         while True:
             page = await get(http, server.rest + path, **params)
             pages.append(page)
-            if page["nextPageToken"] is None:
+            if walk.next(page["nextPageToken"]) is None:
                 return pages
             params["pageToken"] = page["nextPageToken"]
 
@@ -164,12 +165,13 @@ async def mcp_pages(server: Instance, tool: str, filters: dict[str, str], page_s
         httpx2.AsyncClient(headers=server.bearer, timeout=30) as http,
         Client(streamable_http_client(server.mcp, http_client=http)) as client,
     ):
+        walk = PageWalk(f"MCP {tool}")
         while True:
             result = await client.call_tool(tool, args)
             assert not result.is_error, result.content
             assert result.structured_content is not None
             pages.append(result.structured_content)
-            if result.structured_content["nextPageToken"] is None:
+            if walk.next(result.structured_content["nextPageToken"]) is None:
                 return pages
             args["pageToken"] = result.structured_content["nextPageToken"]
 
