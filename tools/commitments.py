@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -10,7 +10,7 @@ from tools.catalog import contract_commitment
 from tools.context import ToolContext
 from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
 from tools.filters import ToolInput
-from tools.records import ContractCommitmentRecord, columns_field
+from tools.records import ContractCommitmentRecord, RowFormat, columns_field, row_format_field, shape_rows
 from tools.source import CommitmentFilters, Completeness
 from tools.spec import READ_ONLY, RestRoute, ToolSpec
 
@@ -31,18 +31,21 @@ class ListContractCommitmentsInput(ToolInput):
     ] = None
     contractId: Annotated[str | None, Field(description="ContractId equals this.")] = None
     columns: columns_field(contract_commitment()) = None  # type: ignore[valid-type]
+    rowFormat: row_format_field() = None  # type: ignore[valid-type]
     pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
     pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
 
 
 class ListContractCommitmentsOutput(BaseModel):
-    data: list[ContractCommitmentRecord]  # type: ignore[valid-type]
+    data: list[ContractCommitmentRecord | list[Any]]  # type: ignore[valid-type]
     nextPageToken: str | None = Field(description="null on the last page.")
     totalRecords: int
     dataLastUpdated: str | None
     dataCompleteness: Completeness = Field(description=COMPLETENESS_HELP)
     truncated: Truncation | None = None
     appliedScope: AppliedScope | None = None
+    rowFormat: RowFormat = "objects"
+    columns: list[str] | None = Field(None, description="With rowFormat arrays: the column of each position.")
 
 
 async def _whole_dataset() -> Completeness:
@@ -69,7 +72,9 @@ async def list_contract_commitments(
         fetch=lambda cursor, size: ctx.source.list_contract_commitments(filters, cursor, size, columns),
         completeness=_whole_dataset,
     )
-    return ListContractCommitmentsOutput.model_construct(**envelope)
+    return ListContractCommitmentsOutput.model_construct(
+        **shape_rows(envelope, args.columns, args.rowFormat, ctx.limits.compact_rows)
+    )
 
 
 LIST = ToolSpec(

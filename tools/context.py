@@ -25,10 +25,14 @@ class Limits:
     max_page_size: int
     result_budget_bytes: int | None = None
     transport: str = "REST"
+    # Rows as arrays when the caller chose columns (tools/records.py shape_rows): a model reads every byte.
+    compact_rows: bool = False
 
 
 REST_LIMITS = Limits(default_page_size=1000, max_page_size=10_000, transport="REST")
-MCP_LIMITS = Limits(default_page_size=100, max_page_size=1000, result_budget_bytes=256 * 1024, transport="MCP")
+MCP_LIMITS = Limits(
+    default_page_size=100, max_page_size=1000, result_budget_bytes=256 * 1024, transport="MCP", compact_rows=True
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -10,25 +10,28 @@ from tools.catalog import cost_and_usage as cost_and_usage_catalog
 from tools.context import ToolContext
 from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
 from tools.filters import CostAndUsageFilters
-from tools.records import CostAndUsageRecord, columns_field
+from tools.records import CostAndUsageRecord, RowFormat, columns_field, row_format_field, shape_rows
 from tools.source import Completeness
 from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
 
 
 class ListCostAndUsageInput(CostAndUsageFilters):
     columns: columns_field(cost_and_usage_catalog()) = None  # type: ignore[valid-type]
+    rowFormat: row_format_field() = None  # type: ignore[valid-type]
     pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
     pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
 
 
 class ListCostAndUsageOutput(BaseModel):
-    data: list[CostAndUsageRecord]  # type: ignore[valid-type]
+    data: list[CostAndUsageRecord | list[Any]]  # type: ignore[valid-type]
     nextPageToken: str | None = Field(description="null on the last page.")
     totalRecords: int = Field(description="Rows matching the filters, across all pages.")
     dataLastUpdated: str | None = Field(description="When the data last changed (UTC).")
     dataCompleteness: Completeness = Field(description=COMPLETENESS_HELP)
     truncated: Truncation | None = None
     appliedScope: AppliedScope | None = None
+    rowFormat: RowFormat = "objects"
+    columns: list[str] | None = Field(None, description="With rowFormat arrays: the column of each position.")
 
 
 async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> ListCostAndUsageOutput:
@@ -43,7 +46,9 @@ async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> 
         fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size, columns),
         completeness=lambda: ctx.source.completeness(filters),
     )
-    return ListCostAndUsageOutput.model_construct(**envelope)
+    return ListCostAndUsageOutput.model_construct(
+        **shape_rows(envelope, args.columns, args.rowFormat, ctx.limits.compact_rows)
+    )
 
 
 LIST = ToolSpec(

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from tools import wire
 from tools.errors import FocusApiError
 from tools.exports import ExportJob
+from tools.records import SUGGESTED_COLUMNS
 from tools.summaries import ListCostAndUsageValuesOutput, SummarizeCostAndUsageOutput
 
 EXPORT_URI = "focus-export://{jobId}/{name}"
@@ -93,9 +94,34 @@ def export_links(job: ExportJob) -> list[ResourceLink]:
     ]
 
 
-def tool_result(output: BaseModel) -> CallToolResult:
-    content: list[Any] = [TextContent(type="text", text=summary(output))]
+def _size_hint(structured: dict[str, Any], rows: int) -> str:
+    """For a page of every column: what it cost, and the narrower ask that answers most questions."""
+    size = len(wire.dumps(structured))
+    return (
+        f" This page is {size:,} bytes of structured content ({rows} rows of every column, most of them null); "
+        f"to keep the conversation small pass columns={json.dumps(list(SUGGESTED_COLUMNS))} (or the columns "
+        "the question needs)."
+    )
+
+
+def _receipt_text(receipt: dict[str, Any]) -> str:
+    rest = receipt["rest"]
+    return (
+        f"\nReceipt: data version {receipt['dataVersion']}; the same answer over REST: {rest['method']} {rest['url']}"
+        + (f" with body {json.dumps(rest['body'])}" if "body" in rest else "")
+        + " (send your token)."
+    )
+
+
+def tool_result(output: BaseModel, receipt: dict[str, Any], *, every_column: bool) -> CallToolResult:
+    """The answer: a text a model can quote (with the receipt), structured content, and for exports resource
+    links. ``every_column``: a page of rows whose caller gave no ``columns``."""
+    structured = wire.with_decimal_strings(output.model_dump(mode="python", warnings=False, exclude_none=False))
+    text = summary(output)
+    data = getattr(output, "data", None)
+    if every_column and isinstance(data, list) and data:
+        text += _size_hint(structured, len(data))
+    content: list[Any] = [TextContent(type="text", text=text + _receipt_text(receipt))]
     if isinstance(output, ExportJob):
         content += export_links(output)
-    structured = wire.with_decimal_strings(output.model_dump(mode="python", warnings=False, exclude_none=False))
-    return CallToolResult(content=content, structured_content=structured)
+    return CallToolResult(content=content, structured_content=structured | {"receipt": receipt})

@@ -43,9 +43,10 @@ _ROW_MODELS = {"CostAndUsageRecord": "Cost and Usage", "ContractCommitmentRecord
 
 def _row_schema(dataset: str) -> dict[str, Any]:
     return {
-        "type": "object",
+        "type": ["object", "array"],
         "description": f"One FOCUS 1.3 {dataset} row: a key per column (FOCUS column ids, plus x_ custom "
-        "columns); exact decimals as strings, date/times UTC YYYY-MM-DDTHH:MM:SSZ, JSON columns as objects. "
+        "columns), or with rowFormat arrays its values in the order of columns; exact decimals as strings, "
+        "date/times UTC YYYY-MM-DDTHH:MM:SSZ, JSON columns as objects. "
         f"Column types and meanings: getschemametadata or the {SCHEMA_URI} resource.",
     }
 

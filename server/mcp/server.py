@@ -8,7 +8,6 @@ from the output model, annotations from the hints) and ``call_tool`` hands every
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
@@ -17,12 +16,13 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ResourceError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from server.auth import LOCAL, McpTokenVerifier, Principal, TokenStore
 from server.mcp.prompts import PROMPTS
-from server.mcp.render import EXPORT_URI, tool_result
+from server.mcp.receipt import receipt
+from server.mcp.render import EXPORT_URI, error_result, tool_result
 from server.mcp.schemas import SCHEMA_URI, model_schema, output_schema
 from server.mcp.sdk_shim import RegistryInputSchemas
 from server.pipeline import Caller, Pipeline
@@ -39,10 +39,6 @@ INSTRUCTIONS = (
     "getcostandusageexportstatus."
 )
 MAX_RESOURCE_BYTES = 16 * 1024 * 1024
-
-
-def error_result(error: FocusApiError) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=json.dumps(error.body()))], is_error=True)
 
 
 class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
@@ -120,10 +116,12 @@ class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult:
         try:
-            output = await self.pipeline.invoke(name, arguments or {}, self._caller())
+            async with self.pipeline.call(name, arguments or {}, self._caller()) as call:
+                output = await call.run()
         except FocusApiError as exc:
             return error_result(exc)
-        return tool_result(output)
+        every_column = "columns" in call.spec.input_model.model_fields and not getattr(call.args, "columns", None)
+        return tool_result(output, receipt(call, output, self.download_base), every_column=every_column)
 
     async def _schema_resource(self) -> str:
         try:
