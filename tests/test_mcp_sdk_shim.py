@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from mcp.server import MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from server.mcp.schemas import model_schema
 from server.mcp.server import FocusMCPServer
@@ -30,3 +32,17 @@ async def test_the_low_level_server_resolves_every_registry_tool_through_the_shi
     for spec in TOOLS:
         assert resolve(spec.name) == model_schema(spec.input_model)
     assert resolve("nosuchtool") is None
+
+
+async def test_a_client_of_the_2025_wire_can_set_the_log_level_and_the_capability_is_declared(
+    services: Services,
+) -> None:
+    from mcp.client import Client
+
+    server = FocusMCPServer(Pipeline(services))
+    async with Client(server, mode="legacy") as client:  # type: ignore[arg-type]
+        assert client.server_capabilities is not None and client.server_capabilities.logging is not None
+        # The SDK client warns that logging is deprecated on the 2026-07-28 wire; legacy clients still send it.
+        with pytest.warns(MCPDeprecationWarning):
+            await client.set_logging_level("warning")
+    assert server.client_log_level == "warning"

@@ -24,7 +24,7 @@ from server.mcp.prompts import PROMPTS
 from server.mcp.receipt import receipt
 from server.mcp.render import EXPORT_URI, error_result, tool_result
 from server.mcp.schemas import SCHEMA_URI, model_schema, output_schema
-from server.mcp.sdk_shim import RegistryInputSchemas
+from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level
 from server.pipeline import Caller, Pipeline
 from tools import __version__, wire
 from tools.context import MCP_LIMITS
@@ -78,6 +78,8 @@ class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
         )(self._schema_resource)
         for prompt in PROMPTS:
             self.add_prompt(prompt)
+        self.client_log_level: str | None = None
+        accept_log_level(self)
 
     async def list_tools(self) -> list[MCPTool]:
         return [
