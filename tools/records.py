@@ -78,12 +78,10 @@ def checked_columns(names: list[str], catalog: Catalog) -> list[str]:
 
 def columns_field(catalog: Catalog) -> Any:
     """The ``columns`` input field for a tool over ``catalog``'s dataset."""
-    return Annotated[
-        list[str] | None,
-        BeforeValidator(split_list),
-        AfterValidator(lambda v: None if v is None else checked_columns(v, catalog)),
-        Field(min_length=1, max_length=200, description=COLUMNS_HELP),
+    names = Annotated[
+        list[str], Field(min_length=1, max_length=200), AfterValidator(lambda v: checked_columns(v, catalog))
     ]
+    return Annotated[names | None, BeforeValidator(split_list), Field(description=COLUMNS_HELP)]
 
 
 RowFormat = Literal["objects", "arrays"]
