@@ -228,3 +228,11 @@ async def test_sums_per_currency_are_exact_and_never_mixed(multi: Services) -> N
     assert sums == decimal_sums(expected_rows())
     assert {currency for currency, _ in sums} == {"USD", "EUR"}
     assert all(isinstance(r["BilledCost"], Decimal) for r in got)
+
+
+@pytest.mark.parametrize("which", ["billingPeriod", "chargePeriod"])
+async def test_an_end_not_after_its_start_is_invalid_argument(multi: Services, which: str) -> None:
+    async with TestClient(TestServer(create_app(Pipeline(multi), TokenStore([])))) as client:
+        params = {f"{which}Start": "2026-05-02", f"{which}End": "2026-05-02T00:00:00Z"}
+        body = await (await client.get("/cost-and-usage", params=params)).json()
+    assert body["code"] == "invalid_argument" and body["details"]["field"] == f"{which}End"

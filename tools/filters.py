@@ -158,6 +158,7 @@ COST_FILTERS: tuple[FilterSpec, ...] = (
     ),
 )
 BY_PARAM = {f.param: f for f in COST_FILTERS}
+_RANGES = (("billingPeriodStart", "billingPeriodEnd"), ("chargePeriodStart", "chargePeriodEnd"))
 
 
 class ToolInput(BaseModel):
@@ -176,12 +177,13 @@ class _CostFilterFields(ToolInput):
             for value in given if isinstance(given, list) else [] if given is None else [given]:
                 conditions.append(spec.condition(value))
         filters = CostFilters(tuple(conditions), scope)
-        start, end = filters.value("billingPeriodStart"), filters.value("billingPeriodEnd")
-        if isinstance(start, datetime) and isinstance(end, datetime) and end <= start:
-            raise InvalidArgument(
-                "billingPeriodEnd must be later than billingPeriodStart (start inclusive, end exclusive)",
-                {"field": "billingPeriodEnd"},
-            )
+        for start_param, end_param in _RANGES:
+            start, end = filters.value(start_param), filters.value(end_param)
+            if isinstance(start, datetime) and isinstance(end, datetime) and end <= start:
+                raise InvalidArgument(
+                    f"{end_param} must be later than {start_param} (start inclusive, end exclusive)",
+                    {"field": end_param},
+                )
         return filters
 
 
