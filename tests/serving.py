@@ -124,10 +124,14 @@ class Server:
     def wait_until_ready(self) -> None:
         """Both ports answer; fail early if the process dies, or after STARTUP_SECONDS."""
         deadline = time.monotonic() + STARTUP_SECONDS
-        pending = [(self.rest_port, "/healthz"), (self.mcp_port, "/.well-known/oauth-protected-resource/mcp")]
+        # Any answer from the MCP port will do: without tokens it has no metadata route (404).
+        pending = [
+            (self.rest_port, "/healthz", {200}),
+            (self.mcp_port, "/.well-known/oauth-protected-resource/mcp", {200, 404}),
+        ]
         while pending:
-            port, path = pending[0]
-            if http_status("127.0.0.1", port, path) == 200:
+            port, path, ready = pending[0]
+            if http_status("127.0.0.1", port, path) in ready:
                 pending.pop(0)
                 continue
             if time.monotonic() > deadline:
