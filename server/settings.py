@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # An idle keep-alive connection is closed after this.
     keepalive_timeout_seconds: float = Field(default=30.0, gt=0)
     # Connections one client IP may hold open before presenting a valid credential (503 beyond), per port.
-    max_unauthenticated_connections_per_ip: int = Field(default=64, ge=1)
+    max_unauthenticated_connections_per_ip: int = Field(default=128, ge=1)
 
     @field_validator("upstream_url")
     @classmethod
