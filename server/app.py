@@ -18,7 +18,7 @@ from aiohttp import web
 from mcp.server.transport_security import TransportSecuritySettings
 
 from server.auth import TokenFileError, TokenStore
-from server.http_guard import ConnectionGuard, HostPolicy
+from server.http_guard import LOOPBACK_NAMES, ConnectionGuard, HostPolicy
 from server.mcp.http import McpHttpGuard, guarded_h11
 from server.mcp.server import FocusMCPServer
 from server.pipeline import Pipeline
@@ -56,7 +56,10 @@ def mcp_security(policy: HostPolicy) -> TransportSecuritySettings:
     FOCUS_API_ALLOWED_HOSTS), where the guard still checks Origin."""
     if policy.hosts is None:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return TransportSecuritySettings(allowed_hosts=policy.host_patterns(), allowed_origins=sorted(policy.origins))
+    origins = set(policy.origins)
+    if policy.any_loopback_origin:
+        origins |= {f"http://{h}:*" for h in LOOPBACK_NAMES} | {f"http://{h}" for h in LOOPBACK_NAMES}
+    return TransportSecuritySettings(allowed_hosts=policy.host_patterns(), allowed_origins=sorted(origins))
 
 
 async def serve(settings: Settings) -> None:

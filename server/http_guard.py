@@ -10,9 +10,9 @@ One function each, used by the REST app (aiohttp, ``server/rest/``) and the MCP 
   than judged by a second header. Repeated headers, non-ASCII or control bytes are invalid too.
 - ``HostPolicy``: on a loopback bind only loopback Host names (``127.0.0.1``, ``localhost``, ``[::1]``, with
   the port or without) and ``FOCUS_API_ALLOWED_HOSTS`` are served (421 otherwise), which defeats DNS
-  rebinding; on every bind an ``Origin`` header must be a loopback origin of the port,
-  ``FOCUS_API_PUBLIC_URL``'s origin or one of ``FOCUS_API_ALLOWED_ORIGINS`` (403 otherwise). Requests
-  without Origin (non-browser clients) pass.
+  rebinding; on every bind an ``Origin`` header must be a loopback origin of the port (of any port on a
+  loopback bind), ``FOCUS_API_PUBLIC_URL``'s origin or one of ``FOCUS_API_ALLOWED_ORIGINS`` (403
+  otherwise). Requests without Origin (non-browser clients) pass.
 - ``ConnectionGuard``: per client IP, the connections open that have not yet presented a valid credential
   (503 beyond ``FOCUS_API_MAX_UNAUTHENTICATED_CONNECTIONS_PER_IP``).
 """
@@ -77,6 +77,14 @@ def _bare(host: str) -> str:
     return host[: host.rindex(":")] if host.rfind(":") > host.rfind("]") else host
 
 
+def _loopback_origin(origin: str) -> bool:
+    """``http://`` + a loopback name, with a numeric port or none."""
+    scheme, _, netloc = origin.partition("://")
+    host = _bare(netloc)
+    port = netloc[len(host) + 1 :]
+    return scheme == "http" and host in LOOPBACK_NAMES and (netloc == host or port.isdigit())
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
@@ -94,6 +102,9 @@ class HostPolicy:
         else:
             self.hosts = frozenset(configured) if configured else None  # None: any Host (tokens guard the bind)
         origins = {f"http://{h}:{port}" for h in LOOPBACK_NAMES} | set(settings.allowed_origin_list())
+        # On a loopback bind a page served from this machine (any loopback port, as the MCP SDK allows by
+        # default: browser-based MCP inspectors run on their own port) is not a rebinding attacker.
+        self.any_loopback_origin = settings.is_loopback()
         if settings.public_url:
             origins.add(_origin(settings.public_url))
             if self.hosts is not None:
@@ -117,7 +128,7 @@ class HostPolicy:
                 )
         if origin is not None:
             value = origin.decode("latin-1").strip().lower().rstrip("/")
-            if value not in self.origins:
+            if value not in self.origins and not (self.any_loopback_origin and _loopback_origin(value)):
                 return Forbidden(
                     "requests from this browser origin are refused; add it to FOCUS_API_ALLOWED_ORIGINS to allow it",
                     {"reason": "origin"},

@@ -232,6 +232,12 @@ def test_the_one_credential_rule(headers: list[tuple[bytes, bytes]], expected: C
         ({}, None, None, "misdirected_request"),
         ({}, b"127.0.0.1:9090", b"http://evil.example:9090", "forbidden"),
         ({}, b"127.0.0.1:9090", b"null", "forbidden"),
+        ({}, b"127.0.0.1:9090", b"http://localhost:6274", None),  # a local page (an MCP inspector)
+        ({}, b"127.0.0.1:9090", b"http://localhost", None),
+        ({}, b"127.0.0.1:9090", b"http://localhost:x", "forbidden"),
+        ({}, b"127.0.0.1:9090", b"http://localhost.evil.example:9090", "forbidden"),
+        ({"host": "0.0.0.0"}, b"x", b"http://localhost:6274", "forbidden"),
+        ({"host": "0.0.0.0"}, b"x", b"http://localhost:9090", None),
         ({"allowed_origins": "https://app.example"}, b"127.0.0.1:9090", b"https://app.example", None),
         ({"allowed_hosts": "proxy.example"}, b"proxy.example:443", None, None),
         ({"host": "0.0.0.0"}, b"anything.example:9090", None, None),
