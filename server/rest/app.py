@@ -1,8 +1,10 @@
-"""The REST application (aiohttp, :8080): middlewares for errors, access lines and auth, and the router.
+"""The REST application (aiohttp, :8080): middlewares for errors and access lines, Host/Origin, auth, and the router.
 
-Errors from the one tree become ``status`` plus ``{code, message, details}`` here, once. Every request
-that the pipeline did not audit (downloads, /openapi.json, /healthz, and requests refused before a tool
-ran: 401, 404, 405, 413) gets an access line.
+Errors from the one tree become ``status`` plus ``{code, message, details}`` here, once (requests aiohttp
+cannot parse are answered in the same body by ``protocol.py``). Every request that the pipeline did not
+audit (downloads, /openapi.json, /healthz, and requests refused before a tool ran: 401, 403, 404, 405, 413,
+421) gets an access line. Host/Origin and the credential follow the rules of ``server/http_guard.py``,
+which the MCP port applies too.
 """
 
 from __future__ import annotations
