@@ -40,6 +40,7 @@ class Principal:
 
 
 LOCAL = Principal("local")
+_GENERATED = re.compile(r"token-[0-9]+")
 
 
 class TokenFileError(ValueError):
@@ -88,8 +89,9 @@ class TokenStore:
     """The configured principals, by token digest.
 
     Export jobs are owned by principal name, so names are unique: a tokens file that repeats a name, uses
-    a ``token-N`` name of a ``FOCUS_API_TOKENS`` entry or the reserved ``local`` (stdio and unauthenticated
-    callers), or lists one token twice, is refused at startup. Callers are still looked up by credential.
+    a ``token-N`` name (reserved for ``FOCUS_API_TOKENS`` entries) or the reserved ``local`` (stdio and
+    unauthenticated callers), or lists one token twice, is refused at startup. Callers are still looked up
+    by credential.
     """
 
     def __init__(self, tokens: list[str], token_file: Path | None = None) -> None:
@@ -131,6 +133,15 @@ def _check_unique(entries: list[tuple[bytes, Principal]], wheres: list[str]) -> 
     for name, places in names.items():
         if len(places) > 1:
             problems.append(f"the name {name!r} is used more than once: {'; '.join(places)}")
+    reserved = [
+        where
+        for (_, principal), where in zip(entries, wheres, strict=True)
+        if _GENERATED.fullmatch(principal.name) and not where.startswith("FOCUS_API_TOKENS")
+    ]
+    if reserved:
+        # Reserved even where no FOCUS_API_TOKENS entry has that number yet: adding one later would
+        # silently hand it this principal's exports.
+        problems.append(f"names token-<N> are reserved for FOCUS_API_TOKENS entries: {'; '.join(reserved)}")
     if LOCAL.name in names:
         problems.append(
             f"the name {LOCAL.name!r} is reserved for stdio and unauthenticated callers: {names['local'][0]}"

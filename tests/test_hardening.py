@@ -155,6 +155,7 @@ def sse_json(raw: Raw) -> Any:
         ([], [{"name": "team-x", "sha256": sha("a")}, {"name": "team-x", "sha256": sha("b")}], "team-x"),
         (["tok-1"], [{"name": "token-1", "sha256": sha("b")}], "token-1"),
         ([], [{"name": "local", "sha256": sha("b")}], "local"),
+        ([], [{"name": "token-7", "sha256": sha("b")}], "token-7"),  # reserved even without a 7th entry
         (
             [],
             [{"name": "x", "sha256": sha("a")}, {"name": "y", "sha256": sha("a").upper()}],
