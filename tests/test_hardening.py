@@ -81,11 +81,13 @@ def exchange(port: int, data: bytes, timeout: float = 20) -> Raw:
         status = int(lines[0].split()[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
         if "content-length" in headers:
-            while len(body) < int(headers["content-length"]):
+            length = int(headers["content-length"])
+            while len(body) < length:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 body += chunk
+            body = body[:length]  # what follows answers a second request the bytes happened to hold
         else:  # every request here says Connection: close, so the body ends with the connection
             while chunk := s.recv(65536):
                 body += chunk

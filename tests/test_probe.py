@@ -236,6 +236,6 @@ def test_randomised_probe(target: Server, which: str) -> None:
         data = random_request(rng, port, which == "mcp")
         try:
             judged(exchange(port, data))
-        except AssertionError as exc:
+        except Exception as exc:
             raise AssertionError(f"seed {SEED}, {which} case {case}: {data[:300]!r}\n{exc}") from None
     still_serving(target)
