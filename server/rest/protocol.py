@@ -127,7 +127,15 @@ class GuardedRunner(web.AppRunner):
     """An AppRunner whose connections are ``GuardedHandler``s configured from the settings."""
 
     def __init__(self, app: web.Application, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(app, keepalive_timeout=settings.keepalive_timeout_seconds, **kwargs)
+        # lingering_time: after an answer that left a body unread (401, 408, 413), aiohttp reads and drops the
+        # rest for up to this long so the client sees the answer; 10 s by default, which let a slow body
+        # hold the connection long after its 408. Bodies are at most 64 KiB: 2 s is ample.
+        super().__init__(
+            app,
+            keepalive_timeout=settings.keepalive_timeout_seconds,
+            lingering_time=min(2.0, settings.body_timeout_seconds),
+            **kwargs,
+        )
         self.guard = ConnectionGuard(settings.max_unauthenticated_connections_per_ip)
         self.header_timeout = settings.header_timeout_seconds
 
