@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
-from typing import Any
 
 import anyio
 import structlog
@@ -19,9 +18,12 @@ from aiohttp import web
 from mcp.server.transport_security import TransportSecuritySettings
 
 from server.auth import TokenFileError, TokenStore
+from server.http_guard import LOOPBACK_NAMES, ConnectionGuard, HostPolicy
+from server.mcp.http import McpHttpGuard, guarded_h11
 from server.mcp.server import FocusMCPServer
 from server.pipeline import Pipeline
 from server.rest.app import create_app
+from server.rest.protocol import GuardedRunner
 from server.services import running_services
 from server.settings import Settings
 
@@ -39,22 +41,6 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-class _ApiKeyToBearer:
-    """Let MCP HTTP clients authenticate with ``X-API-Key`` too, as the REST facade allows."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = list(scope["headers"])
-            names = {k.lower() for k, _ in headers}
-            key = next((v for k, v in headers if k.lower() == b"x-api-key"), None)
-            if key is not None and b"authorization" not in names:
-                scope = dict(scope, headers=[*headers, (b"authorization", b"Bearer " + key)])
-        await self.app(scope, receive, send)
-
-
 def check_bind(settings: Settings, tokens: TokenStore) -> None:
     if not tokens.enabled and not settings.is_loopback():
         raise StartupRefused(
@@ -64,12 +50,16 @@ def check_bind(settings: Settings, tokens: TokenStore) -> None:
         )
 
 
-def _mcp_security(settings: Settings) -> TransportSecuritySettings:
-    if settings.is_loopback():
-        hosts = [f"{h}:{settings.mcp_port}" for h in ("127.0.0.1", "localhost", "[::1]")]
-        return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=[f"http://{h}" for h in hosts])
-    # Off loopback every request is authenticated; a reverse proxy is expected to pin the Host header.
-    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+def mcp_security(policy: HostPolicy) -> TransportSecuritySettings:
+    """The SDK's own DNS-rebinding check, with the same hosts and origins as ``McpHttpGuard`` (which runs
+    first and answers in JSON-RPC); off only where any Host is served (a non-loopback bind without
+    FOCUS_API_ALLOWED_HOSTS), where the guard still checks Origin."""
+    if policy.hosts is None:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    origins = set(policy.origins)
+    if policy.any_loopback_origin:
+        origins |= {f"http://{h}:*" for h in LOOPBACK_NAMES} | {f"http://{h}" for h in LOOPBACK_NAMES}
+    return TransportSecuritySettings(allowed_hosts=policy.host_patterns(), allowed_origins=sorted(origins))
 
 
 async def serve(settings: Settings) -> None:
@@ -86,13 +76,28 @@ async def serve(settings: Settings) -> None:
         mcp = FocusMCPServer(
             pipeline, http_auth=tokens, resource_url=f"http://{host}:{settings.mcp_port}/mcp", transport="mcp-http"
         )
-        mcp_app = _ApiKeyToBearer(
-            mcp.streamable_http_app(host=settings.host, transport_security=_mcp_security(settings))
+        policy = HostPolicy(settings, settings.mcp_port)
+        guard = ConnectionGuard(settings.max_unauthenticated_connections_per_ip)
+        mcp_app = McpHttpGuard(
+            mcp.streamable_http_app(host=settings.host, transport_security=mcp_security(policy)), policy, tokens, guard
         )
         mcp_http = _Uvicorn(
-            uvicorn.Config(mcp_app, host=settings.host, port=settings.mcp_port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                mcp_app,
+                host=settings.host,
+                port=settings.mcp_port,
+                log_level="warning",
+                lifespan="on",
+                http=guarded_h11(
+                    guard,
+                    settings.header_timeout_seconds,
+                    settings.body_timeout_seconds,
+                    settings.keepalive_timeout_seconds,
+                ),
+                timeout_keep_alive=int(max(1, settings.keepalive_timeout_seconds)),
+            )
         )
-        runner = web.AppRunner(create_app(pipeline, tokens), access_log=None)
+        runner = GuardedRunner(create_app(pipeline, tokens), settings, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.rest_port).start()
         log.info(

@@ -19,6 +19,7 @@ from typing import Any
 
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 
+from server.http_guard import valid_token
 from tools.errors import Forbidden
 from tools.registry import BY_NAME
 from tools.source import Scope
@@ -39,6 +40,7 @@ class Principal:
 
 
 LOCAL = Principal("local")
+_GENERATED = re.compile(r"token-[0-9]+")
 
 
 class TokenFileError(ValueError):
@@ -46,7 +48,7 @@ class TokenFileError(ValueError):
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 def _ids(entry: dict[str, Any], key: str, where: str) -> frozenset[str] | None:
@@ -84,13 +86,29 @@ def load_token_file(path: Path) -> list[tuple[bytes, Principal]]:
 
 
 class TokenStore:
-    """The configured principals, by token digest."""
+    """The configured principals, by token digest.
+
+    Export jobs are owned by principal name, so names are unique: a tokens file that repeats a name, uses
+    a ``token-N`` name (reserved for ``FOCUS_API_TOKENS`` entries) or the reserved ``local`` (stdio and
+    unauthenticated callers), or lists one token twice, is refused at startup. Callers are still looked up
+    by credential.
+    """
 
     def __init__(self, tokens: list[str], token_file: Path | None = None) -> None:
-        self._entries = [(_digest(t), Principal(f"token-{i + 1}")) for i, t in enumerate(tokens)]
+        bad = [i + 1 for i, t in enumerate(tokens) if not valid_token(t)]
+        if bad:
+            raise TokenFileError(
+                f"FOCUS_API_TOKENS entries {', '.join(map(str, bad))} are not tokens every client can send on both "
+                "ports: a token must be visible ASCII (letters, digits, punctuation) without spaces"
+            )
+        entries = [(_digest(t), Principal(f"token-{i + 1}")) for i, t in enumerate(tokens)]
+        wheres = [f"FOCUS_API_TOKENS entry {i + 1} (token-{i + 1})" for i in range(len(tokens))]
         if token_file is not None:
-            self._entries += load_token_file(token_file)
-        self._by_name = {p.name: p for _, p in self._entries}
+            loaded = load_token_file(token_file)
+            entries += loaded
+            wheres += [f"{token_file}: tokens[{i}] ({p.name})" for i, (_, p) in enumerate(loaded)]
+        _check_unique(entries, wheres)
+        self._entries = entries
 
     @property
     def enabled(self) -> bool:
@@ -106,14 +124,36 @@ class TokenStore:
                 match = principal
         return match
 
-    def by_name(self, name: str) -> Principal | None:
-        return self._by_name.get(name)
 
-
-def bearer(header: str | None) -> str | None:
-    if header and header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return None
+def _check_unique(entries: list[tuple[bytes, Principal]], wheres: list[str]) -> None:
+    problems = []
+    names: dict[str, list[str]] = {}
+    for (_, principal), where in zip(entries, wheres, strict=True):
+        names.setdefault(principal.name, []).append(where)
+    for name, places in names.items():
+        if len(places) > 1:
+            problems.append(f"the name {name!r} is used more than once: {'; '.join(places)}")
+    reserved = [
+        where
+        for (_, principal), where in zip(entries, wheres, strict=True)
+        if _GENERATED.fullmatch(principal.name) and not where.startswith("FOCUS_API_TOKENS")
+    ]
+    if reserved:
+        # Reserved even where no FOCUS_API_TOKENS entry has that number yet: adding one later would
+        # silently hand it this principal's exports.
+        problems.append(f"names token-<N> are reserved for FOCUS_API_TOKENS entries: {'; '.join(reserved)}")
+    if LOCAL.name in names:
+        problems.append(
+            f"the name {LOCAL.name!r} is reserved for stdio and unauthenticated callers: {names['local'][0]}"
+        )
+    digests: dict[bytes, list[str]] = {}
+    for (digest, _), where in zip(entries, wheres, strict=True):
+        digests.setdefault(digest, []).append(where)
+    problems += [f"the same token is listed more than once: {'; '.join(p)}" for p in digests.values() if len(p) > 1]
+    if problems:
+        raise TokenFileError(
+            "principal names and tokens must be unique (exports belong to a principal by name): " + " | ".join(problems)
+        )
 
 
 class McpTokenVerifier(TokenVerifier):

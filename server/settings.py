@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     upstream_max_connections: int = 32
     log_level: str = "info"
     log_json: bool = False
+    # HTTP hardening (README "Security"). Comma-separated Host values (host or host:port) accepted besides the
+    # loopback names on a loopback bind; on another bind, when set, the only Host values accepted.
+    allowed_hosts: str = ""
+    # Comma-separated browser origins (scheme://host[:port]) allowed besides the loopback ones; any other
+    # Origin is 403. Requests without Origin (non-browser clients) are not affected.
+    allowed_origins: str = ""
+    # Comma-separated OAuth authorization servers named in the MCP port's RFC 9728 metadata; none by default.
+    authorization_servers: str = ""
+    # A connection must send its request line and headers within this, and a body within body_timeout.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # An idle keep-alive connection is closed after this.
+    keepalive_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Connections one client IP may hold open before presenting a valid credential (503 beyond), per port.
+    max_unauthenticated_connections_per_ip: int = Field(default=128, ge=1)
 
     @field_validator("upstream_url")
     @classmethod
@@ -73,6 +88,19 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError(f"upstream URL {value!r} must be a base URL without query or fragment")
         return value.rstrip("/")
+
+    @staticmethod
+    def _csv(value: str) -> list[str]:
+        return [v.strip() for v in value.split(",") if v.strip()]
+
+    def allowed_host_list(self) -> list[str]:
+        return [h.lower() for h in self._csv(self.allowed_hosts)]
+
+    def allowed_origin_list(self) -> list[str]:
+        return [o.lower().rstrip("/") for o in self._csv(self.allowed_origins)]
+
+    def authorization_server_list(self) -> list[str]:
+        return self._csv(self.authorization_servers)
 
     def token_list(self) -> list[str]:
         return [t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip()]

@@ -33,6 +33,13 @@ class InvalidPageToken(FocusApiError):
     status = 400
 
 
+class BadRequest(FocusApiError):
+    """An HTTP message the server cannot read (a malformed request line, header or length)."""
+
+    code = "bad_request"
+    status = 400
+
+
 class Unauthorized(FocusApiError):
     code = "unauthorized"
     status = 401
@@ -58,6 +65,11 @@ class MethodNotAllowed(FocusApiError):
     status = 405
 
 
+class RequestTimeout(FocusApiError):
+    code = "request_timeout"
+    status = 408
+
+
 class Conflict(FocusApiError):
     code = "conflict"
     status = 409
@@ -66,6 +78,13 @@ class Conflict(FocusApiError):
 class PayloadTooLarge(FocusApiError):
     code = "payload_too_large"
     status = 413
+
+
+class MisdirectedRequest(FocusApiError):
+    """A Host this server does not serve (DNS rebinding protection)."""
+
+    code = "misdirected_request"
+    status = 421
 
 
 class RateLimited(FocusApiError):

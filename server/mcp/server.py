@@ -18,13 +18,14 @@ from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
+from starlette.applications import Starlette
 
 from server.auth import LOCAL, McpTokenVerifier, Principal, TokenStore
 from server.mcp.prompts import PROMPTS
 from server.mcp.receipt import receipt
 from server.mcp.render import EXPORT_URI, error_result, tool_result
 from server.mcp.schemas import SCHEMA_URI, model_schema, output_schema
-from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level
+from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level, replace_resource_metadata
 from server.pipeline import Caller, Pipeline
 from tools import __version__, wire
 from tools.context import MCP_LIMITS
@@ -54,11 +55,15 @@ class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
     ) -> None:
         settings = pipeline.services.settings
         auth_kwargs: dict[str, Any] = {}
+        self.resource_url = resource_url
+        self.authorization_servers = settings.authorization_server_list()
         if http_auth is not None and http_auth.enabled:
             auth_kwargs = {
                 "token_verifier": McpTokenVerifier(http_auth, resource_url),
                 "auth": AuthSettings(
-                    issuer_url=settings.base_url(),
+                    # Only published through replace_resource_metadata (sdk_shim.py), which names the
+                    # configured authorization servers or none; the SDK requires some URL here.
+                    issuer_url=(self.authorization_servers or [resource_url])[0],
                     resource_server_url=resource_url,
                     required_scopes=[],
                     validate_token_resource=True,
@@ -80,6 +85,12 @@ class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
             self.add_prompt(prompt)
         self.client_log_level: str | None = None
         accept_log_level(self)
+
+    def streamable_http_app(self, **kwargs: Any) -> Starlette:
+        app = super().streamable_http_app(**kwargs)
+        if self.http_auth is not None and self.http_auth.enabled:
+            replace_resource_metadata(app, self.resource_url, self.authorization_servers)
+        return app
 
     async def list_tools(self) -> list[MCPTool]:
         return [

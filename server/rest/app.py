@@ -1,8 +1,10 @@
-"""The REST application (aiohttp, :8080): middlewares for errors, access lines and auth, and the router.
+"""The REST application (aiohttp, :8080): middlewares for errors and access lines, Host/Origin, auth, and the router.
 
-Errors from the one tree become ``status`` plus ``{code, message, details}`` here, once. Every request
-that the pipeline did not audit (downloads, /openapi.json, /healthz, and requests refused before a tool
-ran: 401, 404, 405, 413) gets an access line.
+Errors from the one tree become ``status`` plus ``{code, message, details}`` here, once (requests aiohttp
+cannot parse are answered in the same body by ``protocol.py``). Every request that the pipeline did not
+audit (downloads, /openapi.json, /healthz, and requests refused before a tool ran: 401, 403, 404, 405, 413,
+421) gets an access line. Host/Origin and the credential follow the rules of ``server/http_guard.py``,
+which the MCP port applies too.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from server.auth import LOCAL, TokenStore, bearer
+from server.auth import LOCAL, TokenStore
+from server.http_guard import HostPolicy, credential, header
 from server.pipeline import Pipeline
 from server.rest.cache import ResponseCache
+from server.rest.protocol import mark_authenticated
 from server.rest.routes import (
     AUDITED,
     CACHE,
@@ -43,6 +47,7 @@ from tools.registry import TOOLS
 
 log = structlog.get_logger("focus_api.access")
 TOKENS = web.AppKey("tokens", TokenStore)
+POLICY = web.AppKey("host_policy", HostPolicy)
 OPEN_PATHS = frozenset({"/healthz", "/openapi.json"})
 MAX_BODY_BYTES = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -56,7 +61,10 @@ def error_response(error: FocusApiError) -> web.Response:
         headers = {"Retry-After": str(error.retry_after)}
     elif error.code == MethodNotAllowed.code:
         headers = {"Allow": str(error.details.get("allowed") or "")}  # RFC 9110: a 405 names what is allowed
-    return json_response(error.body(), status=error.status, headers=headers)
+    response = json_response(error.body(), status=error.status, headers=headers)
+    if isinstance(error, PayloadTooLarge):
+        response.force_close()  # the body is not read: the connection cannot carry another request
+    return response
 
 
 def _from_http(request: web.Request, exc: web.HTTPException) -> FocusApiError | None:
@@ -109,19 +117,34 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 @web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Host and Origin (server/http_guard.py), and a declared body too large refused before it is read."""
+    headers = request.raw_headers
+    refused = request.app[POLICY].check(header(headers, b"host"), header(headers, b"origin"))
+    if refused is not None:
+        raise refused
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes")
+    return await handler(request)
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     tokens = request.app[TOKENS]
-    if request.path in OPEN_PATHS:
-        return await handler(request)
     if not tokens.enabled:
+        mark_authenticated(request)
         request[PRINCIPAL] = LOCAL
         return await handler(request)
-    presented = bearer(request.headers.get("Authorization")) or request.headers.get("X-API-Key")
-    principal = tokens.verify(presented)
+    presented = credential(request.raw_headers)
+    principal = tokens.verify(presented.token)
+    if principal is not None:
+        mark_authenticated(request)
+    if request.path in OPEN_PATHS:
+        return await handler(request)
     if principal is None:
         raise Unauthorized(
             "missing or invalid credentials: send Authorization: Bearer <token> or X-API-Key: <token>",
-            {"reason": "missing" if not presented else "invalid"},
+            {"reason": presented.problem or "invalid"},
         )
     request[PRINCIPAL] = principal
     return await handler(request)
@@ -129,9 +152,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 def create_app(pipeline: Pipeline, tokens: TokenStore) -> web.Application:
     settings = pipeline.services.settings
-    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[errors_middleware, guard_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[PIPELINE] = pipeline
     app[TOKENS] = tokens
+    app[POLICY] = HostPolicy(settings, settings.rest_port)
     app[STREAMS] = StreamCounter()
     # Only the embedded store's data version tracks every change; an upstream's does not, so no cache there.
     embedded = settings.upstream_url is None

@@ -48,16 +48,21 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
-# Every operation may answer these; POST bodies add 409 (export) and 413.
+# Every operation may answer these; POST bodies add 408, 409 (export) and 413.
 _COMMON_ERRORS = {
-    "400": ("Invalid argument or page token", None),
+    "400": ("Invalid argument or page token, or a request that is not valid HTTP", None),
     "401": ("Missing or invalid credentials", None),
-    "403": ("This token may not call this tool", None),
+    "403": ("This token may not call this tool, or the browser Origin is not allowed", None),
     "404": ("Not found", None),
+    "421": ("This server does not serve that Host (DNS rebinding protection)", None),
     "429": ("Too many requests (rate limit) or too many exports queued; see Retry-After", _RETRY_AFTER),
     "500": ("Internal error", None),
     "502": ("The upstream FOCUS API answered wrongly (upstream mode)", None),
-    "503": ("A query ran longer than the configured timeout, or the data source is unavailable", None),
+    "503": (
+        "A query ran longer than the configured timeout, the data source is unavailable, or this address holds "
+        "too many unauthenticated connections",
+        None,
+    ),
     "504": ("The upstream FOCUS API did not answer in time (upstream mode)", None),
 }
 IDEMPOTENCY_KEY = {
@@ -163,6 +168,7 @@ def _tool_operation(spec: ToolSpec, components: dict[str, Any]) -> dict[str, Any
             "content": {"application/json": {"schema": _schema(spec.input_model, components)}},
         }
         responses["413"] = _error("The request body is larger than the server accepts")
+        responses["408"] = _error("The request body did not arrive within the body timeout")
     if spec.name == "exportcostandusage":
         operation["parameters"] = [IDEMPOTENCY_KEY]
         responses["409"] = _error("This Idempotency-Key was used for a different export")

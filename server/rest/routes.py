@@ -8,21 +8,24 @@ application/x-ndjson`` on the list route streams every page.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 from pydantic import BaseModel
 
 from server.auth import Principal
+from server.http_guard import header
 from server.pipeline import Caller, Invocation, Pipeline
 from server.rest.cache import ResponseCache
 from server.rest.openapi import openapi_document
 from tools import wire
 from tools.context import REST_LIMITS
 from tools.cost_and_usage import ListCostAndUsageInput, ListCostAndUsageOutput
-from tools.errors import FocusApiError, InvalidArgument
+from tools.errors import FocusApiError, InvalidArgument, RequestTimeout
 from tools.exports import ExportJob
 from tools.filters import REPEATABLE
 from tools.spec import ToolSpec
@@ -77,9 +80,17 @@ async def _arguments(request: web.Request, spec: ToolSpec) -> dict[str, Any]:
             else:
                 args[key] = values[0]
     elif request.can_read_body:
+        timeout = request.app[PIPELINE].services.settings.body_timeout_seconds
         try:
-            body = await request.json()
-        except ValueError as exc:
+            async with asyncio.timeout(timeout):
+                raw = await request.read()
+        except TimeoutError:
+            raise RequestTimeout(f"the request body did not arrive within {timeout:g} seconds") from None
+        try:
+            # orjson, not json: it refuses lone surrogates and nesting beyond 1024 levels as invalid JSON
+            # (json.loads accepts the first and overflows the stack on the second).
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             raise InvalidArgument(f"the request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object of parameters")
@@ -89,12 +100,14 @@ async def _arguments(request: web.Request, spec: ToolSpec) -> dict[str, Any]:
 
 
 def _idempotency_key(request: web.Request, spec: ToolSpec) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None or spec.rest.method != "POST":
+    raw = header(request.raw_headers, b"idempotency-key")
+    if raw is None or spec.rest.method != "POST":
         return None
-    if not 1 <= len(key) <= 200:
-        raise InvalidArgument("Idempotency-Key must be 1 to 200 characters", {"field": "Idempotency-Key"})
-    return key
+    if not 1 <= len(raw) <= 200 or not all(0x20 <= b < 0x7F for b in raw):
+        raise InvalidArgument(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters", {"field": "Idempotency-Key"}
+        )
+    return raw.decode("ascii")
 
 
 def caller(request: web.Request) -> Caller:
