@@ -47,7 +47,11 @@ class RedactCredentials(logging.Filter):
         return True
 
 
-def configure(level: str = "info", *, json: bool = False) -> None:
+def configure(level: str = "info", *, json: bool | None = None) -> None:
+    """``json``: JSON lines; None (the default) means JSON unless stderr is a terminal, so a person reads
+    key=value lines and a log collector gets one JSON object per line."""
+    if json is None:
+        json = not sys.stderr.isatty()
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(levelname)s %(name)s: %(message)s", force=True)
     for handler in logging.getLogger().handlers:

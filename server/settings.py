@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     upstream_max_response_bytes: int = 256 * 1024 * 1024
     upstream_max_connections: int = 32
     log_level: str = "info"
-    log_json: bool = False
+    # JSON log lines; unset: JSON unless stderr is a terminal.
+    log_json: bool | None = None
     # HTTP hardening (README "Security"). Comma-separated Host values (host or host:port) accepted besides the
     # loopback names on a loopback bind; on another bind, when set, the only Host values accepted.
     allowed_hosts: str = ""

@@ -81,19 +81,19 @@ def _from_http(request: web.Request, exc: web.HTTPException) -> FocusApiError | 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
-    status, code = 500, None
+    status, code, reason = 500, None, None
     try:
         response = await handler(request)
         status = response.status
         return response
     except FocusApiError as exc:
-        status, code = exc.status, exc.code
+        status, code, reason = exc.status, exc.code, exc.details.get("reason", exc.message)
         return error_response(exc)
     except web.HTTPException as exc:
         mapped = _from_http(request, exc)
         if mapped is None:
             raise
-        status, code = mapped.status, mapped.code
+        status, code, reason = mapped.status, mapped.code, mapped.message
         return error_response(mapped)
     except ConnectionError:
         code = "client_gone"
@@ -112,6 +112,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                 principal=principal.name if principal else None,
                 status=status,
                 code=code,
+                reason=reason,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 
