@@ -1,0 +1,332 @@
+"""The normalising load's per-column SQL: how one file column becomes its exact FOCUS value, and what it noted.
+
+For each column of a file this module builds a ``Plan``: ``value``, the SQL giving the store's typed
+value (it never raises, whatever the input), and ``note``, a SQL text that is NULL for a value already
+in its FOCUS form and otherwise names what was done to it (``datetime_space_no_zone``, ``null_token``,
+...) or, prefixed with ``!``, the rule that refuses it (``!datetime_format``). Several notes of one value
+are joined with ``+``. Column-level conversions (a Parquet DOUBLE, MAP or TIMESTAMP_MS column) are in
+``type_kind``: every non-null value of the column went through it.
+
+Only conversions that cannot change a number or an instant are made: a date/time is read to the
+microsecond or refused, a decimal with more digits than DECIMAL(38,18) keeps is refused unless the extra
+digits are zeros, a DOUBLE is read from its shortest round-trip text, a value outside an allowed list is
+mapped only when it differs from one allowed value by case, spaces, hyphens or underscores.
+
+Canonical values take a cheap first branch (a CASE evaluates the later branches only for the rows that
+reach them), so a clean file costs little more than under ``--strict``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from server.store.ingest_rules import _INTEGER_TYPES, _too_many_fraction_digits
+from server.store.schema import DECIMAL_SCALE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
+from tools.catalog import Column, DataType
+
+# Null cannot be loaded in these: every total, filter and re-delivery depends on them (issue 19).
+CRITICAL = frozenset(
+    {
+        "BilledCost",
+        "EffectiveCost",
+        "BillingCurrency",
+        "ChargeCategory",
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "BillingPeriodStart",
+        "BillingPeriodEnd",
+    }
+)
+# Refusing a value outside the list is kept only where the cost's meaning depends on it.
+REFUSE_UNLISTED = frozenset({"ChargeCategory"})
+
+_DT = (
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2}| ?UTC)?$"
+)
+_UTC_ZONES = "('', 'Z', 'UTC', ' UTC', '+00:00', '+0000', '-00:00', '-0000')"
+_TS_UNITS = {"TIMESTAMP": "", "TIMESTAMP_MS": "ms", "TIMESTAMP_S": "s", "TIMESTAMP_NS": "ns"}
+
+
+class WrongType(Exception):
+    """A Parquet column's type cannot hold the FOCUS type without loss."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    target: str  # the store column (a FOCUS id or an x_ name)
+    source: str  # the file column it is read from
+    value: str
+    note: str | None = None
+    type_kind: str | None = None
+    prep: dict[str, str] = field(default_factory=dict)  # helper columns the value and note read
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _case(branches: list[tuple[str, str]]) -> str | None:
+    """``CASE WHEN cond THEN code ...`` with code NULL meaning "nothing to note"; None when nothing can be."""
+    if not any(code != "NULL" for _, code in branches):
+        return None
+    return "CASE " + " ".join(f"WHEN {cond} THEN {code}" for cond, code in branches) + " END"
+
+
+def _null_branches(column: Column | None, c: str, csv: bool, text: bool) -> list[tuple[str, str]]:
+    """The first branches of every note: a null token, a null where FOCUS wants a value."""
+    empty = f"{c} IS NULL OR {c} = ''" if text else f"{c} IS NULL"
+    if column is not None and not column.allows_nulls:
+        if column.id in CRITICAL or column.id not in _GAP_OK:
+            return [(empty, "'!not_null'")]
+        if csv:
+            return [(f"{c} IS NULL", "'null_token+conformance_gap'"), (empty, "'conformance_gap'")]
+        return [(empty, "'conformance_gap'")]
+    if csv:
+        # The CSV reader yields SQL NULL only for an unquoted NULL, null or \N: an empty field is ''.
+        return [(f"{c} IS NULL", "'null_token'"), (empty, "NULL")]
+    return [(empty, "NULL")]
+
+
+def plan(column: Column, source: str, source_type: str, *, csv: bool, slot: int) -> Plan:
+    """The plan of a FOCUS column read from ``source`` (of DuckDB type ``source_type``); WrongType if none."""
+    c = quote(source)
+    text = source_type == "VARCHAR"
+    nulls = _null_branches(column, c, csv, text)
+    match column.data_type:
+        case DataType.DATETIME:
+            return _datetime(column, c, source, source_type, nulls, slot)
+        case DataType.DECIMAL:
+            return _decimal(column, c, source, source_type, nulls)
+        case DataType.JSON:
+            return _json(column, c, source, source_type, nulls, slot)
+        case DataType.STRING:
+            return _string(column, c, source, source_type, nulls)
+    raise WrongType(f"column {column.id} has an unknown FOCUS type")
+
+
+def plan_custom(target: str, source: str, source_type: str, *, csv: bool) -> Plan:
+    """An x_ column: kept as text (nested Parquet values as JSON text)."""
+    c = quote(source)
+    nested = source_type.startswith(("MAP(", "STRUCT(")) or source_type.endswith("[]")
+    value = f"CAST(to_json({c}) AS VARCHAR)" if nested else f"CAST({c} AS VARCHAR)"
+    note = _case(_null_branches(None, c, csv, source_type == "VARCHAR"))
+    return Plan(target, source, value, note, "json_text" if nested else None)
+
+
+# -- date/times -----------------------------------------------------------------------------------
+
+
+def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]], slot: int) -> Plan:
+    if source_type == "VARCHAR":
+        parsed = quote(f"_p{slot}")
+        canonical = f"TRY_STRPTIME({c}, '{FOCUS_TIMESTAMP_FORMAT}')"
+        # Parsed only when the value is not already canonical: the regular expression is the costly part.
+        groups = "['d', 'hm', 's', 'f', 'z']"
+        prep = {f"_p{slot}": f"CASE WHEN {canonical} IS NULL THEN regexp_extract({c}, '{_DT}', {groups}) END"}
+        f = f"{parsed}.f"
+        exact = f"(length({f}) <= 6 OR ltrim(substr({f}, 7), '0') = '')"
+        local = (
+            f"{parsed}.d || ' ' || {parsed}.hm || ':' || CASE WHEN {parsed}.s = '' THEN '00' ELSE {parsed}.s END "
+            f"|| '.' || rpad({f}, 6, '0')"
+        )
+        slow = (
+            f"CASE WHEN {parsed}.d = '' OR NOT {exact} THEN NULL WHEN {parsed}.z IN {_UTC_ZONES} "
+            f"THEN TRY_CAST({local} AS TIMESTAMP) "
+            f"ELSE timezone('UTC', TRY_CAST({local} || {parsed}.z AS TIMESTAMPTZ)) END"
+        )
+        value = f"coalesce({canonical}, {slow})"
+        note = _case(
+            [
+                *nulls,
+                (f"{canonical} IS NOT NULL", "NULL"),
+                (f"({slow}) IS NULL", "'!datetime_format'"),
+                # The value's shape (digits as 9) says which forms it used; '~' marks a non-zero fraction.
+                ("true", f"'dt:' || regexp_replace({c}, '[0-9]', '9', 'g') || if(ltrim({f}, '0') <> '', '~', '')"),
+            ]
+        )
+        return Plan(column.id, source, value, note, prep=prep)
+    if source_type in _TS_UNITS:
+        note_branches = list(nulls)
+        if source_type == "TIMESTAMP_NS":
+            # Microseconds are what the store keeps: a nanosecond part would be dropped, so it is refused.
+            note_branches.append((f"epoch_ns({c}) % 1000 <> 0", "'!datetime_format'"))
+        return Plan(column.id, source, f"CAST({c} AS TIMESTAMP)", _case(note_branches), "timestamp_no_zone")
+    if source_type == "TIMESTAMP WITH TIME ZONE":
+        return Plan(column.id, source, f"timezone('UTC', {c})", _case(nulls), "timestamp_with_zone")
+    raise WrongType(_wrong(column, source_type))
+
+
+def datetime_kinds(shape: str) -> str:
+    """A kind id from a value's shape (digits as 9): ``dt:9999-99-99 99:99:99`` -> ``datetime_space_no_zone``."""
+    subsecond = shape.endswith("~")
+    m = re.fullmatch(r"9999-99-99([T ])99:99(:99)?(\.9+)?(Z|[+-]99:?99| ?UTC)?", shape.removesuffix("~"))
+    if m is None:
+        return "datetime_form"
+    sep, seconds, fraction, zone = m.groups()
+    tags = []
+    if sep == " ":
+        tags.append("space")
+    if not seconds:
+        tags.append("no_seconds")
+    if fraction:
+        tags.append("subsecond" if subsecond else "fraction")
+    if zone is None:
+        tags.append("no_zone")
+    elif zone.strip() == "UTC":
+        tags.append("utc_suffix")
+    elif zone != "Z":
+        tags.append("offset")
+    return "datetime_" + "_".join(tags) if tags else "datetime_form"
+
+
+# -- decimals -------------------------------------------------------------------------------------
+
+
+def _decimal(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]]) -> Plan:
+    digits = c
+    type_kind = None
+    if source_type in _INTEGER_TYPES:
+        return Plan(column.id, source, f"CAST({c} AS {DECIMAL_TYPE})", _case(nulls))
+    if source_type.startswith("DECIMAL("):
+        precision, scale = (int(x) for x in source_type[len("DECIMAL(") : -1].split(","))
+        if scale <= DECIMAL_SCALE and precision - scale <= 38 - DECIMAL_SCALE:
+            return Plan(column.id, source, f"CAST({c} AS {DECIMAL_TYPE})", _case(nulls))
+        type_kind, digits = "decimal_type", f"CAST({c} AS VARCHAR)"
+    elif source_type in ("DOUBLE", "FLOAT"):
+        # The shortest decimal text that round-trips the binary value: what the writer meant.
+        type_kind, digits = "binary_float", f"CAST({c} AS VARCHAR)"
+    elif source_type != "VARCHAR":
+        raise WrongType(_wrong(column, source_type))
+    value = f"TRY_CAST(NULLIF({digits}, '') AS {DECIMAL_TYPE})"
+    branches = [
+        *nulls,
+        (f"{value} IS NULL", "'!decimal'"),
+        (_too_many_fraction_digits(digits), "'!decimal_scale'"),
+    ]
+    if source_type == "VARCHAR":
+        branches += [
+            (f"contains({c}, 'e') OR contains({c}, 'E')", "'exponent'"),
+            (f"starts_with({c}, '+')", "'leading_plus'"),
+            (f"{c} <> trim({c})", "'whitespace'"),
+        ]
+    return Plan(column.id, source, value, _case(branches), type_kind)
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def _json(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]], slot: int) -> Plan:
+    if source_type.startswith("MAP(VARCHAR,"):
+        return Plan(column.id, source, f"to_json({c})", _case(nulls), "json_map")
+    if source_type.startswith("STRUCT(") and source_type.endswith(")[]") and _has_key_value(source_type):
+        keys = f"list_transform({c}, lambda x: x.key)"
+        unique = f"(len(list_distinct({keys})) = len({c}) AND NOT list_contains({keys}, NULL))"
+        pairs = f"map_from_entries(list_transform({c}, lambda x: {{'k': x.key, 'v': x.value}}))"
+        value = f"CASE WHEN {unique} THEN to_json({pairs}) END"
+        note = _case([*nulls, (f"NOT {unique}", "'!json_object'")])
+        return Plan(column.id, source, value, note, "json_key_value_array")
+    if source_type.startswith("STRUCT(") and not source_type.endswith("]"):
+        return Plan(column.id, source, f"to_json({c})", _case(nulls), "json_struct")
+    if source_type not in ("VARCHAR", "JSON"):
+        raise WrongType(_wrong(column, source_type))
+    j = quote(f"_j{slot}")
+    w = quote(f"_w{slot}")
+    if source_type == "VARCHAR":
+        parsed = f"TRY_CAST(NULLIF({c}, '') AS JSON)"
+        # Azure's legacy tags: the object's members without the braces. Tried only where the text is no JSON.
+        braced = f"CASE WHEN {parsed} IS NULL AND {c} <> '' THEN TRY_CAST('{{' || {c} || '}}' AS JSON) END"
+        prep = {f"_j{slot}": parsed, f"_w{slot}": braced}
+    else:
+        prep = {f"_j{slot}": c, f"_w{slot}": "CAST(NULL AS JSON)"}
+    value = (
+        f"CASE WHEN json_type({j}) = 'OBJECT' THEN {j} WHEN json_type({w}) = 'OBJECT' THEN {w} "
+        f"WHEN json_type({j}) = 'NULL' THEN NULL END"
+    )
+    note = _case(
+        [
+            *nulls,
+            (f"json_type({j}) = 'OBJECT'", "NULL"),
+            (f"json_type({w}) = 'OBJECT'", "'json_braces_added'"),
+            (f"json_type({j}) = 'NULL'", "'json_null'"),
+            ("true", "'!json_object'"),
+        ]
+    )
+    return Plan(column.id, source, value, note, prep=prep)
+
+
+def _has_key_value(source_type: str) -> bool:
+    return bool(re.search(r"\bkey VARCHAR\b", source_type)) and bool(re.search(r"\bvalue\b", source_type))
+
+
+# -- strings --------------------------------------------------------------------------------------
+
+
+def _string(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]]) -> Plan:
+    if source_type in _INTEGER_TYPES:
+        # OCI writes BillingAccountId as a number: its digits are the identifier.
+        return Plan(column.id, source, f"CAST({c} AS VARCHAR)", _case(nulls), "integer_as_text")
+    if source_type != "VARCHAR":
+        raise WrongType(_wrong(column, source_type))
+    value = f"NULLIF({c}, '')"
+    branches = list(nulls)
+    if column.allowed_values:
+        listed = "(" + ", ".join(_sql_text(v) for v in column.allowed_values) + ")"
+        lookup = _spelling_lookup(c, column.allowed_values)
+        refuse = column.id in REFUSE_UNLISTED
+        value = f"CASE WHEN {c} IN {listed} THEN {c} ELSE coalesce({lookup}, NULLIF({c}, '')) END"
+        branches += [
+            (f"{c} IN {listed}", "NULL"),
+            (f"{lookup} IS NOT NULL", "'allowed_value_spelling'"),
+            ("true", "'!allowed_values'" if refuse else "'value_not_allowed'"),
+        ]
+    elif column.id == "BillingCurrency":
+        value = f"CASE WHEN regexp_full_match({c}, '[A-Za-z]{{3}}') THEN upper({c}) ELSE NULLIF({c}, '') END"
+        branches += [
+            (f"regexp_full_match({c}, '[A-Z]{{3}}')", "NULL"),
+            (f"regexp_full_match({c}, '[a-zA-Z]{{3}}')", "'currency_case'"),
+            ("true", "'!currency_code'"),
+        ]
+    return Plan(column.id, source, value, _case(branches))
+
+
+def spelling_key(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text).lower()
+
+
+def _spelling_lookup(c: str, allowed: tuple[str, ...]) -> str:
+    """SQL: the allowed value ``c`` differs from only by case, spaces, hyphens or underscores, else NULL."""
+    keys: dict[str, list[str]] = {}
+    for v in allowed:
+        keys.setdefault(spelling_key(v), []).append(v)
+    # A key shared by two allowed values would be a guess: such spellings are not mapped.
+    whens = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(vs[0])}" for k, vs in keys.items() if len(vs) == 1)
+    return f"(CASE lower(regexp_replace({c}, '[\\s_-]+', '', 'g')) {whens} END)"
+
+
+def _wrong(column: Column, source_type: str) -> str:
+    return (
+        f"column {column.id} is {source_type} in the file, which cannot hold FOCUS {column.data_type.value} "
+        "values exactly"
+    )
+
+
+# Non-nullable columns whose nulls are loaded and reported (a provider's documented conformance gap);
+# the others of the catalog's non-nullable columns stay refused (CRITICAL, and the Contract Commitment ids).
+_GAP_OK = frozenset(
+    {
+        "BillingAccountId",
+        "BillingAccountType",
+        "ChargeFrequency",
+        "ContractedCost",
+        "InvoiceIssuerName",
+        "ListCost",
+        "ProviderName",
+        "PublisherName",
+        "ServiceProviderName",
+        "ServiceCategory",
+        "ServiceName",
+        "ServiceSubcategory",
+    }
+)
