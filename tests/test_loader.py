@@ -35,8 +35,9 @@ from conftest import (
 )
 
 from server.store.db import Store
-from server.store.loader import LoadSummary, Problem, _FileLoad, expand_paths, load_files
+from server.store.loader import LoadSummary, Problem, expand_paths, load_files
 from server.store.schema import CC_TABLE, CU_TABLE, DECIMAL_TYPE
+from server.store.strict_load import FileLoad
 from tools.catalog import Catalog, DataType, columns_introduced_in, contract_commitment, cost_and_usage
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"shared samples not found at {SAMPLES}")
@@ -494,7 +495,7 @@ def test_a_clean_file_is_loaded_in_one_pass_without_a_stage(
     def no_stage(*args: object) -> None:
         raise AssertionError("a clean file was staged")
 
-    monkeypatch.setattr(_FileLoad, "stage_file", no_stage)
+    monkeypatch.setattr(FileLoad, "stage_file", no_stage)
     parquet = tmp_path / "gcp.parquet"
     write_typed_parquet(GCP_12, parquet)
 

@@ -26,7 +26,7 @@ from server.store.load_report import Conversion, FileReport, Problem
 from server.store.normalise import Plan, WrongType, datetime_kinds, plan, plan_custom
 from server.store.schema import DECIMAL_SCALE, quote
 from server.store.writer import Insert, quarantine_scopes
-from tools.catalog import Catalog, DataType, Dataset, is_custom_column
+from tools.catalog import Catalog, Dataset, DataType, is_custom_column
 
 MAX_EXAMPLES = 5
 NULL_TOKENS = "['NULL', 'null', '\\N']"
@@ -77,7 +77,7 @@ class NormalLoad:
             try:
                 described = cur.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(self.path))})").fetchall()
             except duckdb.Error as exc:
-                raise Refused(Problem("unreadable_file", f"not a readable Parquet file: {_first_line(exc)}")) from exc
+                raise Refused(Problem("unreadable_file", f"not a readable Parquet file: {first_line(exc)}")) from exc
             self.names = [str(r[0]) for r in described]
             self.types = {str(r[0]): str(r[1]) for r in described}
         else:
@@ -314,5 +314,5 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
