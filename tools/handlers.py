@@ -311,6 +311,7 @@ async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) ->
             currencies=stats.currencies,
             dataLastUpdated=updated,
             origin=stats.origin + (" (demo data)" if stats.demo else ""),
+            loads=stats.loads,
         ),
         metadata=_focus_metadata(columns, updated, ctx.generator_version, stats.billing_periods),
         appliedScope=ctx.applied_scope(),

@@ -286,6 +286,11 @@ class LoadedInfo(BaseModel):
     currencies: list[str]
     dataLastUpdated: str | None
     origin: str = Field(description="Where the data comes from: the embedded store or an upstream FOCUS API.")
+    loads: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Load history, newest first: per file its rows, what was normalised (column, kind, count, first "
+        "example) and rows quarantined. Empty for callers limited to some accounts.",
+    )
 
 
 class SchemaMetadataOutput(BaseModel):

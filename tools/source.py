@@ -8,7 +8,7 @@ JSON for JSON columns, and ``None`` for nulls. Cursors are opaque strings the so
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -133,6 +133,8 @@ class Stats:
     currencies: list[str]
     custom_columns: dict[str, list[str]]
     origin: str
+    # The latest loads with what each normalised and quarantined (newest first; empty for scoped callers).
+    loads: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
