@@ -222,7 +222,7 @@ def _json(column: Column, c: str, source: str, source_type: str, nulls: list[tup
         return Plan(column.id, source, f"to_json({c})", _case(nulls), "json_map")
     if source_type.startswith("STRUCT(") and source_type.endswith(")[]") and _has_key_value(source_type):
         keys = f"list_transform({c}, lambda x: x.key)"
-        unique = f"(len(list_distinct({keys})) = len({c}) AND NOT list_contains({keys}, NULL))"
+        unique = f"(len(list_distinct({keys})) = len({c}) AND len(list_filter({keys}, lambda k: k IS NULL)) = 0)"
         pairs = f"map_from_entries(list_transform({c}, lambda x: {{'k': x.key, 'v': x.value}}))"
         value = f"CASE WHEN {unique} THEN to_json({pairs}) END"
         note = _case([*nulls, (f"NOT {unique}", "'!json_object'")])
@@ -257,7 +257,8 @@ def _json(column: Column, c: str, source: str, source_type: str, nulls: list[tup
 
 
 def _has_key_value(source_type: str) -> bool:
-    return bool(re.search(r"\bkey VARCHAR\b", source_type)) and bool(re.search(r"\bvalue\b", source_type))
+    # DuckDB quotes the names in the type text: STRUCT("key" VARCHAR, "value" VARCHAR, x_type VARCHAR)[]
+    return bool(re.search(r'[(, ]"?key"? VARCHAR\b', source_type)) and bool(re.search(r'[(, ]"?value"? ', source_type))
 
 
 # -- strings --------------------------------------------------------------------------------------
