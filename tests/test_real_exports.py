@@ -376,6 +376,35 @@ def test_a_json_value_that_is_no_object_is_refused_with_the_value(store: Store, 
     ]
 
 
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("388875000000000000000E-18", "388.875"), ("-2.50E+3", "-2500"), ("1.5E-17", "0.000000000000000015")],
+)
+def test_e_notation_stores_its_exact_value_whatever_the_mantissa_length(
+    store: Store, tmp_path: Path, written: str, stored: str
+) -> None:
+    # DuckDB's own cast overflows on a 21-digit mantissa although the value fits DECIMAL(38,18).
+    path = tmp_path / "e.csv"
+    path.write_text(to_csv(each(sample(), "ListCost", lambda v: written)))
+
+    assert load(store, path).ok
+    assert store.con.execute(f"SELECT DISTINCT ListCost FROM {CU_TABLE} WHERE ListCost IS NOT NULL").fetchall() == [
+        (Decimal(stored),)
+    ]
+
+
+@pytest.mark.parametrize("written", ["E5", "+E5", "1.5e", "1E99", "12,50"])
+def test_a_decimal_that_is_no_number_is_refused_with_its_value(store: Store, tmp_path: Path, written: str) -> None:
+    table = sample()
+    table[3][table[0].index("ListCost")] = written
+    path = tmp_path / "nan.csv"
+    path.write_text(to_csv(table))
+
+    (report,) = load(store, path).files
+
+    assert [(p.rule, p.examples) for p in report.problems] == [("decimal", [{"row": 3, "value": written}])]
+
+
 def test_more_fraction_digits_than_kept_are_refused_only_when_they_would_change_the_number(
     store: Store, tmp_path: Path
 ) -> None:

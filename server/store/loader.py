@@ -193,7 +193,7 @@ def _load_one(
     load_id = int(row[0])
     job = FileLoad(store, path, delivery_id, load_id, demo)
     listener.started(path, index, total, cur)
-    temps = [job.stage, job.rejects, f"{job.rejects}_scan", f"rejected_{load_id}"]
+    temps = [job.stage, job.rejects, f"{job.rejects}_scan", f"rejected_{load_id}", f"normalised_{load_id}"]
     try:
         cur.execute("BEGIN TRANSACTION")
         if strict:
@@ -290,47 +290,53 @@ def _load_normalising(
     report.dataset = dataset.value
     version = normal.prepare(catalog, detect_version)
     report.focus_version = version
-    rel = normal.relation(catalog, normal.source())
-    listener.step("loading")
-    try:
-        report.rows = insert(cur, normal.insert_spec(catalog, rel, guard="_notes <> ''"), normal.load_id)
-    except (duckdb.Error, NothingInserted) as exc:
-        if isinstance(exc, duckdb.InterruptException):
-            raise
-        cur.execute("ROLLBACK")
-        cur.execute("BEGIN TRANSACTION")
-        listener.step("profiling")
+    # A file whose first rows are clean is tried in one statement that fails at the first noted value.
+    if normal.sample_is_clean(cur, catalog):
+        listener.step("loading")
+        rel = normal.relation(catalog, normal.source())
         try:
-            bad = normal.profile(cur, catalog)
+            report.rows = insert(cur, normal.insert_spec(catalog, rel, guard="_noted"), normal.load_id)
         except duckdb.InterruptException:
             raise
-        except duckdb.Error as parse_error:
-            _csv_problems(cur, job, normal, parse_error)
-        if report.rows == 0:
-            raise Refused(Problem("empty_file", "the file has a header but no data rows")) from None
-        if bad and not normal.quarantine:
+        except (duckdb.Error, NothingInserted):
+            cur.execute("ROLLBACK")
+            cur.execute("BEGIN TRANSACTION")
+        else:
+            report.replaced_rows = replace_earlier(cur, catalog, normal.load_id, delivery_loads)
             normal.type_conversions(cur)
-            raise Refused(*report.problems) from None
-        rejected = None
-        if bad:
-            listener.step("writing rejects")
-            rejected = normal.write_rejects(cur, catalog, rel)
-        listener.step("loading")
-        where = "NOT contains(_notes, '!')" if bad else None
-        try:
-            report.rows = insert(cur, normal.insert_spec(catalog, rel, where=where), normal.load_id)
-        except NothingInserted:
-            raise Refused(
-                Problem("no_good_rows", "every row of the file is refused: see the rejects", count=report.rows)
-            ) from None
-        report.problems.clear()
-        report.replaced_rows = replace_earlier(cur, catalog, normal.load_id, delivery_loads)
-        if rejected is not None:
-            normal.finish_quarantine(cur, rejected)
+            return version, dataset
+    listener.step("normalising")
+    try:
+        staged = normal.stage(cur, catalog)
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as parse_error:
+        _csv_problems(cur, job, normal, parse_error)
+    listener.step("profiling")
+    bad = normal.profile(cur, catalog, staged)
+    if report.rows == 0:
+        raise Refused(Problem("empty_file", "the file has a header but no data rows")) from None
+    if bad and not normal.quarantine:
         normal.type_conversions(cur)
-        return version, dataset
+        raise Refused(*report.problems) from None
+    rejected = None
+    if bad:
+        listener.step("writing rejects")
+        rejected = normal.write_rejects(cur, catalog, staged)
+    listener.step("loading")
+    where = "NOT _bad" if bad else None
+    try:
+        report.rows = insert(cur, normal.insert_spec(catalog, staged, where=where), normal.load_id)
+    except NothingInserted:
+        raise Refused(
+            Problem("no_good_rows", "every row of the file is refused: see the rejects", count=report.rows)
+        ) from None
+    report.problems.clear()
     report.replaced_rows = replace_earlier(cur, catalog, normal.load_id, delivery_loads)
+    if rejected is not None:
+        normal.finish_quarantine(cur, rejected)
     normal.type_conversions(cur)
+    cur.execute(f"DROP TABLE IF EXISTS {staged}")
     return version, dataset
 
 

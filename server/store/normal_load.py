@@ -3,10 +3,11 @@
 The file is read once per step, by DuckDB, with the per-column SQL of ``normalise``:
 
 1. direct: one statement converts, sorts and inserts, and fails at the first value that is not already in
-   its FOCUS form (``_notes`` not empty). A clean file is done here, in one pass, as under ``--strict``.
-2. profiled (when the direct statement failed): one aggregate groups the rows by what was noted on them
-   (``_notes``: every column's note, e.g. ``4:datetime_space_no_zone|9:null_token``) with counts and first
-   rows; the first examples are read back; refusals are reported. With no refusal, or with
+   its FOCUS form (a note). A clean file is done here, in one pass, as under ``--strict``.
+2. profiled (when the first rows need normalising, or the direct statement failed): the file is converted
+   once into a temp table of values and notes; one aggregate over it groups the rows by what was noted
+   (one short code per column, e.g. ``datetime_space_no_zone``, ``null_token``, ``!decimal``) with counts
+   and first rows; the first examples are read back; refusals are reported. With no refusal, or with
    ``--on-bad-rows quarantine``, the rows are inserted converted (the refused ones written to a rejects
    file in the data dir and their invoice scopes marked Partial).
 
@@ -23,12 +24,14 @@ import duckdb
 
 from server.store.headers import mandatory_missing, map_columns, read_csv_header
 from server.store.load_report import Conversion, FileReport, Problem
-from server.store.normalise import Plan, WrongType, datetime_kinds, plan, plan_custom
+from server.store.normalise import VALUE, Plan, WrongType, datetime_kinds, plan, plan_custom
 from server.store.schema import DECIMAL_SCALE, quote
 from server.store.writer import Insert, quarantine_scopes
 from tools.catalog import Catalog, Dataset, DataType, is_custom_column
 
 MAX_EXAMPLES = 5
+# Rows read to decide whether a file is clean enough to try the one-pass statement on.
+SAMPLE_ROWS = 2048
 NULL_TOKENS = "['NULL', 'null', '\\N']"
 
 RULE_TEXT = {
@@ -68,6 +71,7 @@ class NormalLoad:
     delimiter: str = ","
     pairs: list[tuple[str, str]] = field(default_factory=list)
     plans: list[Plan] = field(default_factory=list)
+    noted: list[int] = field(default_factory=list)  # the plan of each note column _n<j> (see relation)
 
     # -- the header ---------------------------------------------------------------------------------
 
@@ -139,19 +143,29 @@ class NormalLoad:
     # -- SQL ------------------------------------------------------------------------------------------
 
     def relation(self, catalog: Catalog, source: str) -> str:
-        """The converted rows: ``_row``, every plan's value under its store name, and ``_notes``."""
+        """The converted rows: ``_row``, every plan's value under its store name, the notes ``_n<j>`` (one
+        per noting column, ``self.noted[j]`` its plan), ``_noted`` (anything noted) and ``_bad`` (refused)."""
         prep = [f"{e} AS {quote(n)}" for p in self.plans for n, e in p.prep.items()]
         inner = f"(SELECT *{''.join(', ' + p for p in prep)} FROM {source})"
         values = [f"{p.value} AS {quote('v:' + p.target)}" for p in self.plans]
-        notes = [f"{_lit(str(i) + ':')} || ({p.note})" for i, p in enumerate(self.plans) if p.note]
-        period = self._period_notes(catalog)
-        note_sql = f"concat_ws('|', {', '.join(notes + period)})" if notes or period else "''"
+        notes = [
+            (i, str(p.note).replace(VALUE, quote("v:" + p.target))) for i, p in enumerate(self.plans) if p.note
+        ] + self._period_notes(catalog)
+        self.noted = [i for i, _ in notes]
+        names = [f"_n{j}" for j in range(len(notes))]
         renamed = ", ".join(f"{quote('v:' + p.target)} AS {quote(p.target)}" for p in self.plans)
-        # The notes read the converted values of the periods: computed over the converted layer.
-        with_notes = f"(SELECT _row, {', '.join(values)}, {note_sql} AS _notes FROM {inner})"
-        return f"(SELECT _row, {renamed}, _notes FROM {with_notes})"
+        # One short code per column, not one string per row: grouping by them is what the profile costs.
+        # Three layers: helpers (prep), values over them, notes over both (a note reads its value once made).
+        converted = f"(SELECT *, {', '.join(values)} FROM {inner})"
+        columns = [quote("v:" + p.target) for p in self.plans]
+        columns += [f"{n} AS {m}" for (_, n), m in zip(notes, names, strict=True)]
+        with_notes = f"(SELECT _row, {', '.join(columns)} FROM {converted})"
+        noted = f"coalesce({', '.join(names)}) IS NOT NULL" if names else "false"
+        bad = " OR ".join(f"coalesce(starts_with({m}, '!'), false)" for m in names) or "false"
+        kept = "".join(m + ", " for m in names)
+        return f"(SELECT _row, {renamed}, {kept}{noted} AS _noted, ({bad}) AS _bad FROM {with_notes})"
 
-    def _period_notes(self, catalog: Catalog) -> list[str]:
+    def _period_notes(self, catalog: Catalog) -> list[tuple[int, str]]:
         pairs = (
             [("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")]
             if catalog.dataset is Dataset.COST_AND_USAGE
@@ -161,12 +175,12 @@ class NormalLoad:
             ]
         )
         index = {p.target: i for i, p in enumerate(self.plans)}
-        by_target = {p.target: p for p in self.plans}
+        by_target = set(index)
         out = []
         for start, end in pairs:
             if start in by_target and end in by_target:
-                cond = f"({by_target[end].value}) <= ({by_target[start].value})"
-                out.append(f"CASE WHEN {cond} THEN '{index[end]}:!period_order' END")
+                cond = f"{quote('v:' + end)} <= {quote('v:' + start)}"
+                out.append((index[end], f"CASE WHEN {cond} THEN '!period_order' END"))
         return out
 
     def insert_spec(self, catalog: Catalog, rows: str, *, guard: str | None = None, where: str | None = None) -> Insert:
@@ -189,20 +203,39 @@ class NormalLoad:
 
     # -- the profiled path ----------------------------------------------------------------------------
 
-    def profile(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
+    def sample_is_clean(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog) -> bool:
+        """Whether the first rows need nothing normalised: then the one-pass statement is worth trying."""
+        rel = self.relation(catalog, self.source(limit=SAMPLE_ROWS))
+        try:
+            row = cur.execute(f"SELECT count(*) FILTER (WHERE _noted) FROM {rel}").fetchone()
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error:
+            return False
+        return row is not None and row[0] == 0
+
+    def stage(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog) -> str:
+        """Convert the file once into a temp table (values, notes): the profile and the insert both read it."""
+        table = f"normalised_{self.load_id}"
+        cur.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {self.relation(catalog, self.source())}")
+        return table
+
+    def profile(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, staged: str) -> bool:
         """Count every note over all rows; fill the report; True when some row is refused."""
-        rel = self.relation(catalog, self.source())
+        names = [f"_n{j}" for j in range(len(self.noted))]
         groups = cur.execute(
-            f"SELECT _notes, count(*), min_by(_row, _row, {MAX_EXAMPLES}) FROM {rel} GROUP BY _notes"
+            f"SELECT {''.join(m + ', ' for m in names)}count(*), min_by(_row, _row, {MAX_EXAMPLES}) FROM {staged} "
+            "GROUP BY ALL"
         ).fetchall()
-        self.report.rows = sum(int(n) for _, n, _ in groups)
+        self.report.rows = sum(int(g[-2]) for g in groups)
         found: dict[tuple[int, str], list[Any]] = {}
-        for notes, count, rows in groups:
-            for item in str(notes or "").split("|") if notes else []:
-                slot_text, _, codes = item.partition(":")
+        for *notes, count, rows in groups:
+            for slot, note in zip(self.noted, notes, strict=True):
+                if note is None:
+                    continue
                 # A date/time's shape may hold a '+' (its offset); other notes join their codes with '+'.
-                for code in [codes] if codes.startswith("dt:") else codes.split("+"):
-                    entry = found.setdefault((int(slot_text), code), [0, []])
+                for code in [note] if note.startswith("dt:") else note.split("+"):
+                    entry = found.setdefault((slot, code), [0, []])
                     entry[0] += int(count)
                     entry[1] = sorted({*entry[1], *(int(r) for r in rows)})[:MAX_EXAMPLES]
         examples = self._examples(cur, catalog, sorted({r for _, rows in found.values() for r in rows}))
@@ -275,18 +308,20 @@ class NormalLoad:
         scope = [c for c in ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd")]
         have = {p.target for p in self.plans}
         cols = ", ".join(quote(c) if c in have else f"NULL AS {quote(c)}" for c in scope)
-        cur.execute(f"CREATE TEMP TABLE {table} AS SELECT _row, _notes, {cols} FROM {rel} WHERE contains(_notes, '!')")
-        names = "[" + ", ".join(_lit(p.target) for p in self.plans) + "]"
-        reason = (
-            "array_to_string(list_transform(list_filter(string_split(_notes, '|'), lambda x: contains(x, ':!')), "
-            f"lambda x: {names}[CAST(split_part(x, ':', 1) AS INTEGER) + 1] || ': ' || split_part(x, ':!', 2)), '; ')"
+        reasons = ", ".join(
+            f"CASE WHEN starts_with(_n{j}, '!') THEN {_lit(self.plans[slot].target + ': ')} || substr(_n{j}, 2) END"
+            for j, slot in enumerate(self.noted)
+        )
+        cur.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT _row, concat_ws('; ', {reasons}) AS _reasons, {cols} FROM {rel} "
+            "WHERE _bad"
         )
         assert self.rejects_dir is not None
         self.rejects_dir.mkdir(parents=True, exist_ok=True)
         target = self.rejects_dir / f"load-{self.load_id}-{self.path.name.removesuffix('.gz')}.rejects.csv"
         raw = ", ".join(f"CAST(s.{quote(n)} AS VARCHAR) AS {quote(n)}" for n in self.names)
         cur.execute(
-            f"COPY (SELECT r._row AS row, {reason} AS reasons, {raw} FROM {table} r JOIN {self.source()} s "
+            f"COPY (SELECT r._row AS row, r._reasons AS reasons, {raw} FROM {table} r JOIN {self.source()} s "
             f"USING (_row) ORDER BY r._row) TO {_lit(str(target))} (FORMAT csv, HEADER)"
         )
         count = cur.execute(f"SELECT count(*) FROM {table}").fetchone()

@@ -5,7 +5,8 @@ value (it never raises, whatever the input), and ``note``, a SQL text that is NU
 in its FOCUS form and otherwise names what was done to it (``datetime_space_no_zone``, ``null_token``,
 ...) or, prefixed with ``!``, the rule that refuses it (``!datetime_format``). Several notes of one value
 are joined with ``+``. Column-level conversions (a Parquet DOUBLE, MAP or TIMESTAMP_MS column) are in
-``type_kind``: every non-null value of the column went through it.
+``type_kind``: every non-null value of the column went through it. A note reads the converted value as
+``VALUE`` (the column computed once below the notes), never by repeating its expression.
 
 Only conversions that cannot change a number or an instant are made: a date/time is read to the
 microsecond or refused, a decimal with more digits than DECIMAL(38,18) keeps is refused unless the extra
@@ -42,11 +43,15 @@ CRITICAL = frozenset(
 REFUSE_UNLISTED = frozenset({"ChargeCategory"})
 
 _DT = (
-    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})([T ])([0-9]{2}:[0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2}| ?UTC)?$"
 )
 _UTC_ZONES = "('', 'Z', 'UTC', ' UTC', '+00:00', '+0000', '-00:00', '-0000')"
 _TS_UNITS = {"TIMESTAMP": "", "TIMESTAMP_MS": "ms", "TIMESTAMP_S": "s", "TIMESTAMP_NS": "ns"}
+
+
+# In a note, the column's converted value (computed once, in the layer below the notes).
+VALUE = "__value__"
 
 
 class WrongType(Exception):
@@ -98,11 +103,11 @@ def plan(column: Column, source: str, source_type: str, *, csv: bool, slot: int)
         case DataType.DATETIME:
             return _datetime(column, c, source, source_type, nulls, slot)
         case DataType.DECIMAL:
-            return _decimal(column, c, source, source_type, nulls)
+            return _decimal(column, c, source, source_type, nulls, slot)
         case DataType.JSON:
             return _json(column, c, source, source_type, nulls, slot)
         case DataType.STRING:
-            return _string(column, c, source, source_type, nulls)
+            return _string(column, c, source, source_type, nulls, slot)
     raise WrongType(f"column {column.id} has an unknown FOCUS type")
 
 
@@ -123,7 +128,7 @@ def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list
         parsed = quote(f"_p{slot}")
         canonical = f"TRY_STRPTIME({c}, '{FOCUS_TIMESTAMP_FORMAT}')"
         # Parsed only when the value is not already canonical: the regular expression is the costly part.
-        groups = "['d', 'hm', 's', 'f', 'z']"
+        groups = "['d', 't', 'hm', 's', 'f', 'z']"
         prep = {f"_p{slot}": f"CASE WHEN {canonical} IS NULL THEN regexp_extract({c}, '{_DT}', {groups}) END"}
         f = f"{parsed}.f"
         exact = f"(length({f}) <= 6 OR ltrim(substr({f}, 7), '0') = '')"
@@ -140,10 +145,10 @@ def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list
         note = _case(
             [
                 *nulls,
-                (f"{canonical} IS NOT NULL", "NULL"),
-                (f"({slow}) IS NULL", "'!datetime_format'"),
-                # The value's shape (digits as 9) says which forms it used; '~' marks a non-zero fraction.
-                ("true", f"'dt:' || regexp_replace({c}, '[0-9]', '9', 'g') || if(ltrim({f}, '0') <> '', '~', '')"),
+                (f"{parsed} IS NULL", "NULL"),  # parsed only when not canonical
+                (f"{VALUE} IS NULL", "'!datetime_format'"),
+                # Which forms it used, from the parts: separator, seconds, fraction (f zero, F not), zone.
+                ("true", f"'dt:' || {parsed}.t || {_DT_FORM.format(p=parsed)}"),
             ]
         )
         return Plan(column.id, source, value, note, prep=prep)
@@ -158,33 +163,33 @@ def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list
     raise WrongType(_wrong(column, source_type))
 
 
-def datetime_kinds(shape: str) -> str:
-    """A kind id from a value's shape (digits as 9): ``dt:9999-99-99 99:99:99`` -> ``datetime_space_no_zone``."""
-    subsecond = shape.endswith("~")
-    m = re.fullmatch(r"9999-99-99([T ])99:99(:99)?(\.9+)?(Z|[+-]99:?99| ?UTC)?", shape.removesuffix("~"))
+_DT_FORM = (
+    "if({p}.s = '', 'm', 's') || CASE WHEN {p}.f = '' THEN '' WHEN ltrim({p}.f, '0') = '' THEN 'f' ELSE 'F' END "
+    "|| CASE WHEN {p}.z = '' THEN 'n' WHEN {p}.z = 'Z' THEN 'Z' WHEN {p}.z IN ('UTC', ' UTC') THEN 'U' ELSE 'o' END"
+)
+
+
+def datetime_kinds(form: str) -> str:
+    """A kind id from a date/time's form code (see ``_DT_FORM``): `` mn`` -> ``datetime_space_no_seconds_no_zone``."""
+    m = re.fullmatch(r"([T ])([ms])([fF]?)([nZUo])", form)
     if m is None:
         return "datetime_form"
     sep, seconds, fraction, zone = m.groups()
     tags = []
     if sep == " ":
         tags.append("space")
-    if not seconds:
+    if seconds == "m":
         tags.append("no_seconds")
     if fraction:
-        tags.append("subsecond" if subsecond else "fraction")
-    if zone is None:
-        tags.append("no_zone")
-    elif zone.strip() == "UTC":
-        tags.append("utc_suffix")
-    elif zone != "Z":
-        tags.append("offset")
+        tags.append("subsecond" if fraction == "F" else "fraction")
+    tags += {"n": ["no_zone"], "U": ["utc_suffix"], "o": ["offset"], "Z": []}[zone]
     return "datetime_" + "_".join(tags) if tags else "datetime_form"
 
 
 # -- decimals -------------------------------------------------------------------------------------
 
 
-def _decimal(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]]) -> Plan:
+def _decimal(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]], slot: int) -> Plan:
     digits = c
     type_kind = None
     if source_type in _INTEGER_TYPES:
@@ -200,10 +205,47 @@ def _decimal(column: Column, c: str, source: str, source_type: str, nulls: list[
     elif source_type != "VARCHAR":
         raise WrongType(_wrong(column, source_type))
     value = f"TRY_CAST(NULLIF({digits}, '') AS {DECIMAL_TYPE})"
+    prep = {}
+    if source_type == "VARCHAR":
+        # DuckDB casts an E-notation text through its mantissa, which overflows DECIMAL(38,18) for exact
+        # values such as 388875000000000000000E-18 (388.875): the point is moved in the text instead.
+        e = quote(f"_e{slot}")
+        parts = f"regexp_extract({c}, '^\\s*([+-]?)([0-9]*)\\.?([0-9]*)[eE]([+-]?[0-9]+)\\s*$', ['s', 'i', 'f', 'x'])"
+        # The parts derived once per value (a one-element list_transform names the match for the lambda).
+        derived = (
+            "{'s': m.s, 'd': m.i || m.f, 'z': length(m.i || m.f) - length(rtrim(m.i || m.f, '0')), "
+            "'f': length(m.f), 'x': TRY_CAST(m.x AS INTEGER), "
+            "'p': CASE WHEN m.i || m.f <> '' THEN length(m.i) + TRY_CAST(m.x AS INTEGER) END}"
+        )
+        prep[f"_e{slot}"] = (
+            f"CASE WHEN contains({c}, 'e') OR contains({c}, 'E') THEN "
+            f"list_transform([{parts}], lambda m: {derived})[1] END"
+        )
+        d, point = f"{e}.d", f"{e}.p"
+        plain = (
+            f"CASE WHEN {point} IS NULL OR abs({point}) > 60 THEN NULL ELSE {e}.s || CASE "
+            f"WHEN {point} <= 0 THEN '0.' || repeat('0', -{point}) || {d} "
+            f"WHEN {point} >= length({d}) THEN {d} || repeat('0', {point} - length({d})) "
+            f"ELSE {d}[1:{point}] || '.' || {d}[{point} + 1:] END END"
+        )
+        value = f"TRY_CAST(CASE WHEN {e} IS NULL THEN NULLIF({c}, '') ELSE {plain} END AS {DECIMAL_TYPE})"
+        # Fraction digits of the exact value, from the parts (no second regular expression per value).
+        significant = f"({e}.z < length({d}))"
+        places = f"{e}.f - {e}.x - {e}.z"
+        plain_scale = (
+            f"(strpos({c}, '.') > 0 AND strlen({c}) - strpos({c}, '.') > {DECIMAL_SCALE} "
+            f"AND regexp_matches({c}, '\\.[0-9]{{{DECIMAL_SCALE}}}[0-9]*[1-9]'))"
+        )
+        rounds = (
+            f"CASE WHEN {e} IS NULL THEN {plain_scale} "
+            f"ELSE coalesce({significant} AND {places} > {DECIMAL_SCALE}, true) END"
+        )
+    else:
+        rounds = _too_many_fraction_digits(digits)
     branches = [
         *nulls,
-        (f"{value} IS NULL", "'!decimal'"),
-        (_too_many_fraction_digits(digits), "'!decimal_scale'"),
+        (f"{VALUE} IS NULL", "'!decimal'"),
+        (rounds, "'!decimal_scale'"),
     ]
     if source_type == "VARCHAR":
         branches += [
@@ -211,7 +253,7 @@ def _decimal(column: Column, c: str, source: str, source_type: str, nulls: list[
             (f"starts_with({c}, '+')", "'leading_plus'"),
             (f"{c} <> trim({c})", "'whitespace'"),
         ]
-    return Plan(column.id, source, value, _case(branches), type_kind)
+    return Plan(column.id, source, value, _case(branches), type_kind, prep=prep)
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -264,7 +306,7 @@ def _has_key_value(source_type: str) -> bool:
 # -- strings --------------------------------------------------------------------------------------
 
 
-def _string(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]]) -> Plan:
+def _string(column: Column, c: str, source: str, source_type: str, nulls: list[tuple[str, str]], slot: int) -> Plan:
     if source_type in _INTEGER_TYPES:
         # OCI writes BillingAccountId as a number: its digits are the identifier.
         return Plan(column.id, source, f"CAST({c} AS VARCHAR)", _case(nulls), "integer_as_text")
@@ -274,14 +316,17 @@ def _string(column: Column, c: str, source: str, source_type: str, nulls: list[t
     branches = list(nulls)
     if column.allowed_values:
         listed = "(" + ", ".join(_sql_text(v) for v in column.allowed_values) + ")"
-        lookup = _spelling_lookup(c, column.allowed_values)
+        # The allowed value a spelling stands for, looked up once per row and only off the list.
+        spelt = quote(f"_a{slot}")
+        prep = {f"_a{slot}": f"CASE WHEN {c} NOT IN {listed} THEN {_spelling_lookup(c, column.allowed_values)} END"}
         refuse = column.id in REFUSE_UNLISTED
-        value = f"CASE WHEN {c} IN {listed} THEN {c} ELSE coalesce({lookup}, NULLIF({c}, '')) END"
+        value = f"coalesce({spelt}, NULLIF({c}, ''))"
         branches += [
             (f"{c} IN {listed}", "NULL"),
-            (f"{lookup} IS NOT NULL", "'allowed_value_spelling'"),
+            (f"{spelt} IS NOT NULL", "'allowed_value_spelling'"),
             ("true", "'!allowed_values'" if refuse else "'value_not_allowed'"),
         ]
+        return Plan(column.id, source, value, _case(branches), prep=prep)
     elif column.id == "BillingCurrency":
         value = f"CASE WHEN regexp_full_match({c}, '[A-Za-z]{{3}}') THEN upper({c}) ELSE NULLIF({c}, '') END"
         branches += [
@@ -293,7 +338,7 @@ def _string(column: Column, c: str, source: str, source_type: str, nulls: list[t
 
 
 def spelling_key(text: str) -> str:
-    return re.sub(r"[\s_-]+", "", text).lower()
+    return re.sub(r"[ _-]+", "", text).lower()
 
 
 def _spelling_lookup(c: str, allowed: tuple[str, ...]) -> str:
@@ -302,8 +347,9 @@ def _spelling_lookup(c: str, allowed: tuple[str, ...]) -> str:
     for v in allowed:
         keys.setdefault(spelling_key(v), []).append(v)
     # A key shared by two allowed values would be a guess: such spellings are not mapped.
-    whens = " ".join(f"WHEN {_sql_text(k)} THEN {_sql_text(vs[0])}" for k, vs in keys.items() if len(vs) == 1)
-    return f"(CASE lower(regexp_replace({c}, '[\\s_-]+', '', 'g')) {whens} END)"
+    entries = ", ".join(f"{_sql_text(k)}: {_sql_text(vs[0])}" for k, vs in keys.items() if len(vs) == 1)
+    key = f"lower(replace(replace(replace({c}, ' ', ''), '-', ''), '_', ''))"
+    return f"(MAP {{{entries}}}[{key}])"
 
 
 def _wrong(column: Column, source_type: str) -> str:
