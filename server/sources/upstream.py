@@ -310,6 +310,7 @@ class UpstreamSource:
             currencies=loaded.currencies,
             custom_columns=answer.custom_columns(),
             origin=f"upstream FOCUS API at {self.client.config.base_url} (its origin: {origin})",
+            loads=loaded.loads,
         )
 
     def write_export(self, filters: CostFilters, fmt: ExportFormat, path: Path, should_stop: Any) -> ExportResult:

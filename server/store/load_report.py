@@ -169,7 +169,10 @@ class LoadSummary:
         data = self.as_json()
         loaded = [f for f in self.files if f.status == "loaded"]
         refused = [f for f in self.files if f.status == "refused"]
-        parts = [f"loaded {data['rowsLoaded']:,} rows from {len(loaded)} of {len(self.files)} files"]
+        parts = [
+            f"loaded {data['rowsLoaded']} rows from {len(loaded)} of {len(self.files)} files",
+            f"refused {data['rowsRejected']} rows",
+        ]
         normalised = sum(f.normalised_values for f in loaded)
         if normalised:
             parts.append(f"{normalised:,} values normalised")
@@ -179,6 +182,5 @@ class LoadSummary:
         if data["rowsQuarantined"]:
             parts.append(f"{data['rowsQuarantined']:,} rows quarantined")
         if refused:
-            rows = sum(f.rows for f in refused)
-            parts.append(f"refused {len(refused)} files ({rows:,} rows): nothing of them stored")
+            parts.append(f"{len(refused)} files refused whole: nothing of them stored")
         return ("OK: " if not refused else "REFUSED: ") + "; ".join(parts)
