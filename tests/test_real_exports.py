@@ -731,3 +731,24 @@ def test_a_normalised_file_exported_to_csv_passes_the_validator_as_the_clean_sou
     export_fails = failing_rules(exported)
 
     assert export_fails <= source_fails, f"new failures: {sorted(export_fails - source_fails)}"
+
+
+def test_on_a_terminal_the_bar_moves_by_bytes_and_the_report_is_a_table_with_a_verdict(
+    store: Store, tmp_path: Path
+) -> None:
+    from rich.console import Console
+
+    from server.store.load_console import BarProgress, print_report
+
+    path = mixed(tmp_path)
+    err = io.StringIO()
+    with BarProgress([path, AWS_13], Console(file=err, force_terminal=True, width=120)) as bar:
+        summary = load_files(store, [path, AWS_13], progress=bar)
+        assert bar.done == path.stat().st_size + AWS_13.stat().st_size
+    out = io.StringIO()
+    print_report(summary, Console(file=out, width=200))
+
+    text = out.getvalue()
+    assert "refused: decimal" in text and "normalised: datetime_space_no_zone" in text
+    assert "4 columns" in text  # one line for a kind met in many columns
+    assert text.rstrip().splitlines()[-1].startswith("REFUSED: loaded 100 rows from 1 of 2 files; refused 100 rows")
