@@ -148,7 +148,9 @@ def _example(example: dict[str, Any]) -> str:
         return escape(f"{example['from']!r} -> {example['to']!r}")
     if "delimiter" in example:
         return escape(repr(example["delimiter"]))
-    text = f"row {example.get('row')}: {example.get('value')!r}"
+    value = example.get("value")
+    # A null spelling's example is the null it became: the reader does not keep which spelling it was.
+    text = f"row {example.get('row')}: " + ("null" if value is None else repr(value))
     if "normalised" in example and example["normalised"] != example.get("value"):
         text += f" -> {example['normalised']!r}"
     return escape(text)

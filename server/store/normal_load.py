@@ -24,7 +24,18 @@ import duckdb
 
 from server.store.headers import mandatory_missing, map_columns, read_csv_header
 from server.store.load_report import Conversion, FileReport, Problem
-from server.store.normalise import VALUE, Plan, WrongType, datetime_kinds, plan, plan_custom
+from server.store.normalise import (
+    BAD_FROM,
+    CODES,
+    REFUSALS,
+    VALUE,
+    Plan,
+    WrongType,
+    code_name,
+    datetime_kinds,
+    plan,
+    plan_custom,
+)
 from server.store.schema import DECIMAL_SCALE, quote
 from server.store.writer import Insert, quarantine_scopes
 from tools.catalog import Catalog, Dataset, DataType, is_custom_column
@@ -161,7 +172,7 @@ class NormalLoad:
         columns += [f"{n} AS {m}" for (_, n), m in zip(notes, names, strict=True)]
         with_notes = f"(SELECT _row, {', '.join(columns)} FROM {converted})"
         noted = f"coalesce({', '.join(names)}) IS NOT NULL" if names else "false"
-        bad = " OR ".join(f"coalesce(starts_with({m}, '!'), false)" for m in names) or "false"
+        bad = f"coalesce(greatest({', '.join(names)}), 0) >= {BAD_FROM}" if names else "false"
         kept = "".join(m + ", " for m in names)
         return f"(SELECT _row, {renamed}, {kept}{noted} AS _noted, ({bad}) AS _bad FROM {with_notes})"
 
@@ -180,7 +191,7 @@ class NormalLoad:
         for start, end in pairs:
             if start in by_target and end in by_target:
                 cond = f"{quote('v:' + end)} <= {quote('v:' + start)}"
-                out.append((index[end], f"CASE WHEN {cond} THEN '!period_order' END"))
+                out.append((index[end], f"CASE WHEN {cond} THEN {CODES['!period_order']} END"))
         return out
 
     def insert_spec(self, catalog: Catalog, rows: str, *, guard: str | None = None, where: str | None = None) -> Insert:
@@ -230,9 +241,10 @@ class NormalLoad:
         self.report.rows = sum(int(g[-2]) for g in groups)
         found: dict[tuple[int, str], list[Any]] = {}
         for *notes, count, rows in groups:
-            for slot, note in zip(self.noted, notes, strict=True):
-                if note is None:
+            for slot, number in zip(self.noted, notes, strict=True):
+                if number is None:
                     continue
+                note = code_name(int(number))
                 # A date/time's shape may hold a '+' (its offset); other notes join their codes with '+'.
                 for code in [note] if note.startswith("dt:") else note.split("+"):
                     entry = found.setdefault((slot, code), [0, []])
@@ -308,8 +320,10 @@ class NormalLoad:
         scope = [c for c in ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd")]
         have = {p.target for p in self.plans}
         cols = ", ".join(quote(c) if c in have else f"NULL AS {quote(c)}" for c in scope)
+        rules = "[" + ", ".join(_lit(r) for r in REFUSALS) + "]"
         reasons = ", ".join(
-            f"CASE WHEN starts_with(_n{j}, '!') THEN {_lit(self.plans[slot].target + ': ')} || substr(_n{j}, 2) END"
+            f"CASE WHEN _n{j} >= {BAD_FROM} THEN {_lit(self.plans[slot].target + ': ')} || "
+            f"{rules}[_n{j} - {BAD_FROM - 1}] END"
             for j, slot in enumerate(self.noted)
         )
         cur.execute(

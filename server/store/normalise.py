@@ -53,6 +53,43 @@ _TS_UNITS = {"TIMESTAMP": "", "TIMESTAMP_MS": "ms", "TIMESTAMP_S": "s", "TIMESTA
 # In a note, the column's converted value (computed once, in the layer below the notes).
 VALUE = "__value__"
 
+# Notes are small integers, not text: a staged file holds one per column and row (1M rows x 60 columns
+# of text notes spilled the stage to disk). 1-99: conversions, 100-147: date/time forms, 200-: refusals.
+_KINDS = (
+    "null_token",
+    "conformance_gap",
+    "null_token+conformance_gap",
+    "json_null",
+    "json_braces_added",
+    "exponent",
+    "leading_plus",
+    "whitespace",
+    "allowed_value_spelling",
+    "value_not_allowed",
+    "currency_case",
+)
+REFUSALS = (
+    "not_null",
+    "datetime_format",
+    "decimal",
+    "decimal_scale",
+    "json_object",
+    "allowed_values",
+    "currency_code",
+    "period_order",
+)
+DT_FROM, BAD_FROM = 100, 200
+CODES = {k: i + 1 for i, k in enumerate(_KINDS)} | {"!" + r: BAD_FROM + i for i, r in enumerate(REFUSALS)}
+
+
+def code_name(code: int) -> str:
+    """What a note code means: a kind (``null_token``), a refusal (``!decimal``) or a date/time form (``dt:...``)."""
+    if code >= BAD_FROM:
+        return "!" + REFUSALS[code - BAD_FROM]
+    if code >= DT_FROM:
+        return "dt:" + str(code - DT_FROM)
+    return _KINDS[code - 1]
+
 
 class WrongType(Exception):
     """A Parquet column's type cannot hold the FOCUS type without loss."""
@@ -73,10 +110,17 @@ def _sql_text(text: str) -> str:
 
 
 def _case(branches: list[tuple[str, str]]) -> str | None:
-    """``CASE WHEN cond THEN code ...`` with code NULL meaning "nothing to note"; None when nothing can be."""
+    """``CASE WHEN cond THEN code ...`` with code NULL meaning "nothing to note"; None when nothing can be.
+
+    A code written as a quoted name (``'null_token'``) becomes its number (``CODES``).
+    """
     if not any(code != "NULL" for _, code in branches):
         return None
-    return "CASE " + " ".join(f"WHEN {cond} THEN {code}" for cond, code in branches) + " END"
+
+    def number(code: str) -> str:
+        return str(CODES[code[1:-1]]) if code.startswith("'") else code
+
+    return "CASE " + " ".join(f"WHEN {cond} THEN {number(code)}" for cond, code in branches) + " END"
 
 
 def _null_branches(column: Column | None, c: str, csv: bool, text: bool) -> list[tuple[str, str]]:
@@ -148,7 +192,7 @@ def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list
                 (f"{parsed} IS NULL", "NULL"),  # parsed only when not canonical
                 (f"{VALUE} IS NULL", "'!datetime_format'"),
                 # Which forms it used, from the parts: separator, seconds, fraction (f zero, F not), zone.
-                ("true", f"'dt:' || {parsed}.t || {_DT_FORM.format(p=parsed)}"),
+                ("true", _DT_FORM.format(p=parsed)),
             ]
         )
         return Plan(column.id, source, value, note, prep=prep)
@@ -163,26 +207,26 @@ def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list
     raise WrongType(_wrong(column, source_type))
 
 
+# A date/time's form as a number: space (1) + no seconds (2) + fraction (4: zero, 8: not) + zone (12: none,
+# 24: UTC, 36: an offset; Z is 0), plus DT_FROM.
 _DT_FORM = (
-    "if({p}.s = '', 'm', 's') || CASE WHEN {p}.f = '' THEN '' WHEN ltrim({p}.f, '0') = '' THEN 'f' ELSE 'F' END "
-    "|| CASE WHEN {p}.z = '' THEN 'n' WHEN {p}.z = 'Z' THEN 'Z' WHEN {p}.z IN ('UTC', ' UTC') THEN 'U' ELSE 'o' END"
+    f"({DT_FROM} + if({{p}}.t = ' ', 1, 0) + if({{p}}.s = '', 2, 0) "
+    "+ CASE WHEN {p}.f = '' THEN 0 WHEN ltrim({p}.f, '0') = '' THEN 4 ELSE 8 END "
+    "+ CASE WHEN {p}.z = '' THEN 12 WHEN {p}.z = 'Z' THEN 0 WHEN {p}.z IN ('UTC', ' UTC') THEN 24 ELSE 36 END)"
 )
 
 
 def datetime_kinds(form: str) -> str:
-    """A kind id from a date/time's form code (see ``_DT_FORM``): `` mn`` -> ``datetime_space_no_seconds_no_zone``."""
-    m = re.fullmatch(r"([T ])([ms])([fF]?)([nZUo])", form)
-    if m is None:
-        return "datetime_form"
-    sep, seconds, fraction, zone = m.groups()
+    """A kind id from a date/time's form number (see ``_DT_FORM``): ``13`` -> ``datetime_space_no_zone``."""
+    n = int(form)
     tags = []
-    if sep == " ":
+    if n & 1:
         tags.append("space")
-    if seconds == "m":
+    if n & 2:
         tags.append("no_seconds")
-    if fraction:
-        tags.append("subsecond" if fraction == "F" else "fraction")
-    tags += {"n": ["no_zone"], "U": ["utc_suffix"], "o": ["offset"], "Z": []}[zone]
+    fraction, zone = (n % 12) // 4, n // 12
+    tags += [[], ["fraction"], ["subsecond"]][fraction]
+    tags += [[], ["no_zone"], ["utc_suffix"], ["offset"]][zone]
     return "datetime_" + "_".join(tags) if tags else "datetime_form"
 
 
