@@ -24,18 +24,8 @@ import duckdb
 
 from server.store.headers import mandatory_missing, map_columns, read_csv_header
 from server.store.load_report import Conversion, FileReport, Problem
-from server.store.normalise import (
-    BAD_FROM,
-    CODES,
-    REFUSALS,
-    VALUE,
-    Plan,
-    WrongType,
-    code_name,
-    datetime_kinds,
-    plan,
-    plan_custom,
-)
+from server.store.normalise import VALUE, Plan, WrongType, plan, plan_custom
+from server.store.note_codes import BAD_FROM, CODES, REFUSALS, code_name, datetime_kinds
 from server.store.schema import DECIMAL_SCALE, quote
 from server.store.writer import Insert, quarantine_scopes
 from tools.catalog import Catalog, Dataset, DataType, is_custom_column

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from server.store.ingest_rules import _INTEGER_TYPES, _too_many_fraction_digits
+from server.store.note_codes import CODES, DT_FROM
 from server.store.schema import DECIMAL_SCALE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
 from tools.catalog import Column, DataType
 
@@ -52,43 +53,6 @@ _TS_UNITS = {"TIMESTAMP": "", "TIMESTAMP_MS": "ms", "TIMESTAMP_S": "s", "TIMESTA
 
 # In a note, the column's converted value (computed once, in the layer below the notes).
 VALUE = "__value__"
-
-# Notes are small integers, not text: a staged file holds one per column and row (1M rows x 60 columns
-# of text notes spilled the stage to disk). 1-99: conversions, 100-147: date/time forms, 200-: refusals.
-_KINDS = (
-    "null_token",
-    "conformance_gap",
-    "null_token+conformance_gap",
-    "json_null",
-    "json_braces_added",
-    "exponent",
-    "leading_plus",
-    "whitespace",
-    "allowed_value_spelling",
-    "value_not_allowed",
-    "currency_case",
-)
-REFUSALS = (
-    "not_null",
-    "datetime_format",
-    "decimal",
-    "decimal_scale",
-    "json_object",
-    "allowed_values",
-    "currency_code",
-    "period_order",
-)
-DT_FROM, BAD_FROM = 100, 200
-CODES = {k: i + 1 for i, k in enumerate(_KINDS)} | {"!" + r: BAD_FROM + i for i, r in enumerate(REFUSALS)}
-
-
-def code_name(code: int) -> str:
-    """What a note code means: a kind (``null_token``), a refusal (``!decimal``) or a date/time form (``dt:...``)."""
-    if code >= BAD_FROM:
-        return "!" + REFUSALS[code - BAD_FROM]
-    if code >= DT_FROM:
-        return "dt:" + str(code - DT_FROM)
-    return _KINDS[code - 1]
 
 
 class WrongType(Exception):
@@ -214,20 +178,6 @@ _DT_FORM = (
     "+ CASE WHEN {p}.f = '' THEN 0 WHEN ltrim({p}.f, '0') = '' THEN 4 ELSE 8 END "
     "+ CASE WHEN {p}.z = '' THEN 12 WHEN {p}.z = 'Z' THEN 0 WHEN {p}.z IN ('UTC', ' UTC') THEN 24 ELSE 36 END)"
 )
-
-
-def datetime_kinds(form: str) -> str:
-    """A kind id from a date/time's form number (see ``_DT_FORM``): ``13`` -> ``datetime_space_no_zone``."""
-    n = int(form)
-    tags = []
-    if n & 1:
-        tags.append("space")
-    if n & 2:
-        tags.append("no_seconds")
-    fraction, zone = (n % 12) // 4, n // 12
-    tags += [[], ["fraction"], ["subsecond"]][fraction]
-    tags += [[], ["no_zone"], ["utc_suffix"], ["offset"]][zone]
-    return "datetime_" + "_".join(tags) if tags else "datetime_form"
 
 
 # -- decimals -------------------------------------------------------------------------------------
