@@ -78,7 +78,9 @@ def _case(branches: list[tuple[str, str]]) -> str | None:
 
     A code written as a quoted name (``'null_token'``) becomes its number (``CODES``).
     """
-    if not any(code != "NULL" for _, code in branches):
+    while branches and branches[-1][1] == "NULL":  # a last "nothing to note" is what CASE gives anyway
+        branches = branches[:-1]
+    if not branches:
         return None
 
     def number(code: str) -> str:
