@@ -151,7 +151,8 @@ def _datetime(column: Column, c: str, source: str, source_type: str, nulls: list
             f"THEN TRY_CAST({local} AS TIMESTAMP) "
             f"ELSE timezone('UTC', TRY_CAST({local} || {parsed}.z AS TIMESTAMPTZ)) END"
         )
-        value = f"coalesce({canonical}, {slow})"
+        # No parts means canonical (or null): only then is the canonical parse repeated.
+        value = f"CASE WHEN {parsed} IS NULL THEN {canonical} ELSE {slow} END"
         note = _case(
             [
                 *nulls,
@@ -244,10 +245,12 @@ def _decimal(column: Column, c: str, source: str, source_type: str, nulls: list[
         (rounds, "'!decimal_scale'"),
     ]
     if source_type == "VARCHAR":
+        # Cheap tests first, in the order of the CASE: most values stop at the first or second.
+        space = "(9, 10, 13, 32)"
         branches += [
-            (f"contains({c}, 'e') OR contains({c}, 'E')", "'exponent'"),
+            (f"{quote(f'_e{slot}')} IS NOT NULL", "'exponent'"),
             (f"starts_with({c}, '+')", "'leading_plus'"),
-            (f"{c} <> trim({c})", "'whitespace'"),
+            (f"ascii({c}) IN {space} OR ascii({c}[-1:]) IN {space}", "'whitespace'"),
         ]
     return Plan(column.id, source, value, _case(branches), type_kind, prep=prep)
 
