@@ -95,8 +95,11 @@ def _cmd_call(args: argparse.Namespace) -> int:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from server.store.db import Store
-    from server.store.loader import FileReport, expand_paths, load_files
+    from server.store.load_console import BarProgress, print_report
+    from server.store.loader import expand_paths, load_files
 
     settings = _settings(args)
     try:
@@ -104,33 +107,24 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"focus-api load: {exc}", file=sys.stderr)
         return 2
-    interactive = sys.stderr.isatty() and not args.json
-
-    def progress(done: int, total: int, report: FileReport) -> None:
-        if interactive:
-            width = 30
-            filled = int(width * done / total)
-            bar = "#" * filled + "-" * (width - filled)
-            print(f"\r[{bar}] {done}/{total} files  {Path(report.file).name}: {report.status}", end="", file=sys.stderr)
-            if done == total:
-                print(file=sys.stderr)
-
     store = Store(settings.data_dir, memory_limit=settings.memory_limit)
+    options: dict[str, Any] = {"strict": args.strict, "on_bad_rows": args.on_bad_rows}
     try:
-        summary = load_files(store, paths, on_progress=progress)
+        # The bar goes to stderr, and only to a terminal: a pipe or a log gets the report alone.
+        err = Console(stderr=True)
+        if err.is_terminal and not args.json:
+            with BarProgress(paths, err) as bar:
+                summary = load_files(store, paths, progress=bar, **options)
+        else:
+            summary = load_files(store, paths, **options)
     finally:
         store.close()
     if args.json:
         print(json.dumps(summary.as_json(), indent=2, default=str))
     else:
-        for f in summary.files:
-            print(f"{f.status:8} {f.file}: {f.rows} rows, FOCUS {f.focus_version} {f.dataset or ''}".rstrip())
-            for p in f.problems:
-                print(f"  {p.rule}{' [' + p.column + ']' if p.column else ''}: {p.message} ({p.count} rows)")
-                for ex in p.examples:
-                    print(f"    row {ex.get('row')}: {ex.get('value')!r}")
-        data = summary.as_json()
-        print(f"loaded {data['rowsLoaded']} rows; refused {data['rowsRejected']} rows")
+        out = Console(highlight=False)
+        # Not a terminal (a pipe, a log): no colour, and lines wide enough not to fold paths.
+        print_report(summary, out if out.is_terminal else Console(highlight=False, width=200))
     return 0 if summary.ok else 1
 
 
@@ -194,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="load FOCUS CSV/Parquet files, folders or globs")
     load.add_argument("paths", nargs="+", metavar="PATH")
     load.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    load.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse every quirk of real exports with its rule (validator strictness) instead of normalising it",
+    )
+    load.add_argument(
+        "--on-bad-rows",
+        choices=["refuse", "quarantine"],
+        default="refuse",
+        help="a row that cannot be loaded exactly refuses its whole file (default), or is written to a rejects "
+        "file in the data dir while the other rows load (their billing periods then read Partial)",
+    )
     data_dir(load)
     load.set_defaults(func=_cmd_load)
 

@@ -35,8 +35,9 @@ from conftest import (
 )
 
 from server.store.db import Store
-from server.store.loader import LoadSummary, Problem, _FileLoad, expand_paths, load_files
+from server.store.loader import LoadSummary, Problem, expand_paths, load_files
 from server.store.schema import CC_TABLE, CU_TABLE, DECIMAL_TYPE
+from server.store.strict_load import FileLoad
 from tools.catalog import Catalog, DataType, columns_introduced_in, contract_commitment, cost_and_usage
 
 FOCUS_CLI = Path(sys.executable).parent / "focus-api"
@@ -89,8 +90,8 @@ def snapshot(store: Store) -> dict[str, Any]:
     }
 
 
-def load(store: Store, *paths: Path) -> LoadSummary:
-    return load_files(store, list(paths))
+def load(store: Store, *paths: Path, strict: bool = False) -> LoadSummary:
+    return load_files(store, list(paths), strict=strict)
 
 
 def sample_table(path: Path = AWS_13) -> list[list[str]]:
@@ -124,10 +125,10 @@ def loaded(store: Store) -> Store:
     return store
 
 
-def refused(store: Store, path: Path, rule: str) -> Problem:
+def refused(store: Store, path: Path, rule: str, *, strict: bool = False) -> Problem:
     """Load ``path``, check it is refused with ``rule`` and that nothing changed; the problem found."""
     before = snapshot(store)
-    summary = load(store, path)
+    summary = load(store, path, strict=strict)
     assert not summary.ok
     (report,) = summary.files
     assert report.status == "refused"
@@ -290,22 +291,22 @@ def test_a_missing_mandatory_column_is_refused_with_missing_column(loaded: Store
     assert "BillingCurrency" in problem.message
 
 
-def test_a_timestamp_with_an_offset_is_refused_with_datetime_format(loaded: Store, tmp_path: Path) -> None:
+def test_strict_refuses_a_timestamp_with_an_offset_with_datetime_format(loaded: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "offset.csv", edited(7, "ChargePeriodStart", "2026-05-01T00:00:00+02:00"))
 
-    problem = refused(loaded, path, "datetime_format")
+    problem = refused(loaded, path, "datetime_format", strict=True)
     assert problem.column == "ChargePeriodStart"
     assert only_example(problem) == {"row": 7, "value": "2026-05-01T00:00:00+02:00"}
-    error = next(e for e in load(loaded, path).as_json()["errors"] if e["rule"] == "datetime_format")
+    error = next(e for e in load(loaded, path, strict=True).as_json()["errors"] if e["rule"] == "datetime_format")
     assert error["file"] == str(path)
     assert error["column"] == "ChargePeriodStart"
     assert error["examples"] == [{"row": 7, "value": "2026-05-01T00:00:00+02:00"}]
 
 
-def test_a_timestamp_without_z_is_refused_with_datetime_format(loaded: Store, tmp_path: Path) -> None:
+def test_strict_refuses_a_timestamp_without_z_with_datetime_format(loaded: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "no-z.csv", edited(12, "BillingPeriodEnd", "2026-06-01T00:00:00"))
 
-    problem = refused(loaded, path, "datetime_format")
+    problem = refused(loaded, path, "datetime_format", strict=True)
     assert problem.column == "BillingPeriodEnd"
     assert only_example(problem) == {"row": 12, "value": "2026-06-01T00:00:00"}
 
@@ -478,10 +479,10 @@ def test_a_parquet_double_too_small_for_18_places_is_refused_with_decimal_scale(
     assert only_example(problem)["row"] == 10
 
 
-def test_a_lower_case_currency_is_refused_with_currency_code(loaded: Store, tmp_path: Path) -> None:
+def test_strict_refuses_a_lower_case_currency_with_currency_code(loaded: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "usd.csv", edited(33, "BillingCurrency", "usd"))
 
-    problem = refused(loaded, path, "currency_code")
+    problem = refused(loaded, path, "currency_code", strict=True)
     assert only_example(problem) == {"row": 33, "value": "usd"}
 
 
@@ -492,7 +493,7 @@ def test_a_clean_file_is_loaded_in_one_pass_without_a_stage(
     def no_stage(*args: object) -> None:
         raise AssertionError("a clean file was staged")
 
-    monkeypatch.setattr(_FileLoad, "stage_file", no_stage)
+    monkeypatch.setattr(FileLoad, "stage_file", no_stage)
     parquet = tmp_path / "gcp.parquet"
     write_typed_parquet(GCP_12, parquet)
 
@@ -517,21 +518,21 @@ def test_malformed_json_in_tags_is_refused_with_json_object(loaded: Store, tmp_p
     assert only_example(problem) == {"row": 21, "value": '{"Environment": prod'}
 
 
-def test_an_unknown_column_without_x_prefix_is_refused_with_unknown_column(loaded: Store, tmp_path: Path) -> None:
+def test_strict_refuses_an_unknown_column_without_x_prefix_with_unknown_column(loaded: Store, tmp_path: Path) -> None:
     table = sample_table()
     table[0].append("CostCenter")
     for row in table[1:]:
         row.append("cc-1")
     path = write(tmp_path, "unknown.csv", to_csv(table))
 
-    problem = refused(loaded, path, "unknown_column")
+    problem = refused(loaded, path, "unknown_column", strict=True)
     assert "CostCenter" in problem.message
 
 
-def test_a_null_in_a_mandatory_column_is_refused_with_not_null(loaded: Store, tmp_path: Path) -> None:
+def test_strict_refuses_a_null_in_a_mandatory_column_with_not_null(loaded: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "no-account.csv", edited(8, "BillingAccountId", ""))
 
-    problem = refused(loaded, path, "not_null")
+    problem = refused(loaded, path, "not_null", strict=True)
     assert problem.column == "BillingAccountId"
     assert only_example(problem)["row"] == 8
 

@@ -54,6 +54,11 @@ class LoadedInfo(BaseModel):
     currencies: list[str]
     dataLastUpdated: str | None
     origin: str = Field(description="Where the data comes from: the embedded store or an upstream FOCUS API.")
+    loads: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Load history, newest first: per file its rows, what was normalised (column, kind, count, first "
+        "example) and rows quarantined. Empty for callers limited to some accounts.",
+    )
 
 
 class SchemaMetadataOutput(BaseModel):
@@ -213,6 +218,7 @@ async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) ->
             currencies=stats.currencies,
             dataLastUpdated=updated,
             origin=stats.origin + (" (demo data)" if stats.demo else ""),
+            loads=stats.loads,
         ),
         metadata=_focus_metadata(columns, updated, ctx.generator_version, stats.billing_periods),
         appliedScope=applied_scope(ctx),

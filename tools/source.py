@@ -9,7 +9,7 @@ Exports are not a source's job: the export services (``server/exports``, upstrea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -153,6 +153,8 @@ class Stats:
     currencies: list[str]
     custom_columns: dict[str, list[str]]
     origin: str
+    # The latest loads with what each normalised and quarantined (newest first; empty for scoped callers).
+    loads: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Source(Protocol):

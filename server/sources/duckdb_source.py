@@ -214,9 +214,11 @@ class DuckDBSource:
             for condition in filters.on("ChargePeriodStart"):
                 where.append("BillingPeriodEnd > ?" if condition.op == ">=" else "BillingPeriodStart < ?")
                 params.append(condition.value)
+            # Partial: a period still open when last loaded, or one a quarantining load left rows out of.
             row = cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE last_loaded_at < BillingPeriodEnd) FROM billing_periods"
-                + sql.where_sql(where),
+                "SELECT count(*), count(*) FILTER (WHERE last_loaded_at < BillingPeriodEnd OR "
+                "(BillingPeriodStart, BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd "
+                "FROM quarantined_scopes)) FROM billing_periods" + sql.where_sql(where),
                 params,
             ).fetchone()
             if not row or not row[0]:
@@ -330,7 +332,9 @@ class DuckDBSource:
             periods = cur.execute(
                 f"SELECT strftime(c.BillingPeriodStart, '%Y-%m-%dT%H:%M:%SZ'), "
                 f"strftime(c.BillingPeriodEnd, '%Y-%m-%dT%H:%M:%SZ'), c.n, coalesce(p.last_loaded_at >= "
-                f"c.BillingPeriodEnd, false) FROM (SELECT BillingPeriodStart, BillingPeriodEnd, count(*) AS n {base} "
+                f"c.BillingPeriodEnd, false) AND (c.BillingPeriodStart, c.BillingPeriodEnd) NOT IN "
+                "(SELECT BillingPeriodStart, BillingPeriodEnd FROM quarantined_scopes) "
+                f"FROM (SELECT BillingPeriodStart, BillingPeriodEnd, count(*) AS n {base} "
                 "GROUP BY ALL) c LEFT JOIN billing_periods p USING (BillingPeriodStart, BillingPeriodEnd) ORDER BY 1",
                 params,
             ).fetchall()
@@ -354,7 +358,37 @@ class DuckDBSource:
                     "ContractCommitment": self.custom_columns(cur, "ContractCommitment"),
                 },
                 origin="embedded DuckDB store",
+                loads=self._load_history(cur) if scope.unrestricted else [],
             )
 
         result: Stats = await self._query(run)
         return result
+
+    @staticmethod
+    def _load_history(cur: duckdb.DuckDBPyConnection, last: int = 20) -> list[dict[str, Any]]:
+        """The latest loads, newest first, with what each normalised and quarantined.
+
+        Only unrestricted callers see it: file names and example values may belong to any account.
+        """
+        rows = cur.execute(
+            "SELECT load_id, dataset, source, focus_version, rows, replaced_rows, "
+            f"strftime(loaded_at, '%Y-%m-%dT%H:%M:%SZ'), report FROM loads ORDER BY load_id DESC LIMIT {int(last)}"
+        ).fetchall()
+        history = []
+        for load_id, dataset, source, version, count, replaced, at, report in rows:
+            extra = json.loads(report) if report else {}
+            history.append(
+                {
+                    "loadId": load_id,
+                    "dataset": dataset,
+                    "file": source,
+                    "focusVersion": version,
+                    "rows": count,
+                    "replacedRows": replaced,
+                    "loadedAt": at,
+                    "normalised": extra.get("normalised", []),
+                    "rejectedRows": extra.get("rejectedRows", 0),
+                    "rejectsFile": extra.get("rejectsFile"),
+                }
+            )
+        return history

@@ -302,4 +302,5 @@ class UpstreamSource:
             currencies=loaded.currencies,
             custom_columns=answer.custom_columns(),
             origin=f"upstream FOCUS API at {self.client.config.base_url} (its origin: {origin})",
+            loads=loaded.loads,
         )

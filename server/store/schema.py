@@ -61,6 +61,17 @@ def ddl() -> list[str]:
   loaded_at TIMESTAMP NOT NULL,
   demo BOOLEAN NOT NULL
 )""",
+        # What a load normalised and quarantined (JSON), for the load history; added after the first release.
+        "ALTER TABLE loads ADD COLUMN IF NOT EXISTS report VARCHAR",
+        # Invoice scopes a quarantining load left incomplete: their periods read Partial until re-delivered.
+        """CREATE TABLE IF NOT EXISTS quarantined_scopes (
+  InvoiceIssuerName VARCHAR,
+  BillingAccountId VARCHAR,
+  BillingPeriodStart TIMESTAMP NOT NULL,
+  BillingPeriodEnd TIMESTAMP NOT NULL,
+  load_id INTEGER NOT NULL,
+  rejected_rows BIGINT NOT NULL
+)""",
         # One row per billing period held, for dataCompleteness and schema statistics.
         """CREATE TABLE IF NOT EXISTS billing_periods (
   BillingPeriodStart TIMESTAMP NOT NULL,
