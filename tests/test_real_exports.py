@@ -27,8 +27,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from conftest import AWS_13, SAMPLES, decimal_sums, read_csv
-from server.sources.export_writers import write_query
 
+from server.exports.writers import write_query
 from server.sources.duckdb_source import DuckDBSource
 from server.store.db import Store
 from server.store.loader import LoadSummary, load_files
@@ -721,11 +721,8 @@ def test_a_normalised_file_exported_to_csv_passes_the_validator_as_the_clean_sou
     path.write_text(to_csv(table))
     assert load(store, path).ok
     exported = tmp_path / "normalised.csv"
-    cur = store.cursor()
-    try:
-        write_query(cur, CU, [], CU_TABLE, [], [], "csv", exported, lambda: False)
-    finally:
-        cur.close()
+    with store.open_cursor() as cur:
+        write_query(cur, CU, list(CU.ids), CU_TABLE, [], [], "csv", exported, lambda: False)
 
     source_fails = failing_rules(AWS_13)
     export_fails = failing_rules(exported)
