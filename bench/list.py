@@ -24,9 +24,9 @@ import httpx2
 from common import SECRET, demo_store, machine, p50, pct, served
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from tools.handlers import cost_filters
 
 from server.sources import sql
+from tools.catalog import cost_and_usage
 from tools.cost_and_usage import ListCostAndUsageInput
 from tools.pagination import PageTokens, fingerprint
 from tools.source import Scope
@@ -45,8 +45,8 @@ def raw_round(db: str, n: int, after: int | None) -> list[float]:
     con = duckdb.connect(db, read_only=True)
     con.execute("SET enable_progress_bar = false")
     custom = [r[0] for r in con.execute("SELECT name FROM custom_columns WHERE dataset = 'CostAndUsage'").fetchall()]
-    filters = cost_filters(ListCostAndUsageInput.model_validate(FILTERS), Scope())
-    query, params = sql.page_query(filters, after, PAGE, custom)
+    filters = ListCostAndUsageInput.model_validate(FILTERS).cost_filters(Scope())
+    query, params = sql.page_query(filters, after, PAGE, [*cost_and_usage().ids, *custom])
     times = []
     for _ in range(n + 3):
         started = time.perf_counter()
@@ -59,7 +59,7 @@ def raw_round(db: str, n: int, after: int | None) -> list[float]:
 def cursor_at_page(db: str, page: int) -> int:
     """The _row_id a walk of PAGE-row pages has reached after ``page - 1`` pages."""
     con = duckdb.connect(db, read_only=True)
-    filters = cost_filters(ListCostAndUsageInput.model_validate(FILTERS), Scope())
+    filters = ListCostAndUsageInput.model_validate(FILTERS).cost_filters(Scope())
     where, params = sql.cost_where(filters)
     offset = (page - 1) * PAGE - 1
     row = con.execute(
@@ -73,7 +73,7 @@ def cursor_at_page(db: str, page: int) -> int:
 
 def page_token(rest_url: str, cursor: int) -> str:
     """The pageToken a walk of FILTERS reaches at ``cursor``, minted with the bench server's token secret."""
-    filters = cost_filters(ListCostAndUsageInput.model_validate(FILTERS), Scope())
+    filters = ListCostAndUsageInput.model_validate(FILTERS).cost_filters(Scope())
     state = json.loads(urllib.request.urlopen(f"{rest_url}/healthz").read())  # noqa: S310
     return PageTokens(SECRET.encode()).issue(
         fingerprint=fingerprint("listcostandusage", filters.as_params(), ""),

@@ -20,7 +20,6 @@ import duckdb
 from common import Server, p50, pct
 from list import FILTERS, PAGE, cursor_at_page, mcp_round, page_token, raw_round, rest_round
 from report import Row, Target, ms
-from tools.handlers import cost_filters
 
 from server.sources import sql
 from tools.cost_and_usage import ListCostAndUsageInput
@@ -31,7 +30,7 @@ DEEP_PAGE = 10_000
 
 def last_page(db: Path) -> int:
     """Pages of PAGE rows the FILTERS walk has."""
-    filters = cost_filters(ListCostAndUsageInput.model_validate(FILTERS), Scope())
+    filters = ListCostAndUsageInput.model_validate(FILTERS).cost_filters(Scope())
     query, params = sql.count_query(filters)
     con = duckdb.connect(str(db), read_only=True)
     try:

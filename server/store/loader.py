@@ -193,7 +193,14 @@ def _load_one(
     load_id = int(row[0])
     job = FileLoad(store, path, delivery_id, load_id, demo)
     listener.started(path, index, total, cur)
-    temps = [job.stage, job.rejects, f"{job.rejects}_scan", f"rejected_{load_id}", f"normalised_{load_id}"]
+    temps = [
+        job.stage,
+        job.rejects,
+        f"{job.rejects}_scan",
+        f"rejected_{load_id}",
+        f"normalised_{load_id}",
+        f"raw_{load_id}",
+    ]
     try:
         cur.execute("BEGIN TRANSACTION")
         if strict:

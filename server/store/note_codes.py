@@ -1,9 +1,9 @@
 """The numbers a normalising load writes as notes, and what each means.
 
-Notes are small integers, not text: a staged file holds one per column and row (as text, a 1M-row file
-with every quirk held ~40M note strings; as numbers its load took ~15 % less CPU in bench/load.py).
-1-99: conversions, 100-147: date/time forms (see ``normalise._DT_FORM``), 200 and up: refusals (the row
-cannot be loaded exactly).
+Notes are small integers, not text: a staged file holds one per column and row (as text, a 1M-row
+file with every quirk held ~40M note strings; as numbers its load took ~15 % less CPU in
+bench/load.py). 1-99: conversions, 100-147: date/time forms (see ``normalise._DT_FORM``), 200 and
+up: refusals (the row cannot be loaded exactly).
 """
 
 from __future__ import annotations
