@@ -21,7 +21,13 @@ def run(rows: int, seed: int, rounds: int) -> list[Row]:
     csv_path, parquet_path = export(rows, seed)
     cases: list[tuple[str, Callable[[], Timing], Callable[[], Timing]]] = [
         ("CSV", lambda: load_files_timing(csv_path, rows), lambda: baseline(csv_source(csv_path))),
-        ("Parquet", lambda: load_files_timing(parquet_path, rows), lambda: baseline(f"read_parquet('{parquet_path}')")),
+        # The Parquet's TIMESTAMP columns carry no zone: the loader reads them as UTC and reports that (a note, no
+        # change of value), so this file counts as one with conversions.
+        (
+            "Parquet",
+            lambda: load_files_timing(parquet_path, rows, conversions=True),
+            lambda: baseline(f"read_parquet('{parquet_path}')"),
+        ),
     ]
     out = []
     for label, ours, theirs in cases:
