@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from server.sources import sql
 from server.sources.duckdb_source import DuckDBSource
-from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, quote
+from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, literal, quote
 from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
 from tools.errors import Unavailable
 from tools.source import CommitmentFilters, CostFilters, ExportFormat
@@ -68,7 +68,7 @@ def _json_line(catalog: Catalog, names: list[str]) -> str:
     replacing them with spaces keeps the value and the one-line-per-record rule."""
     parts = []
     for name in names:
-        key = sql.string_literal(json.dumps(name) + ":")
+        key = literal(json.dumps(name) + ":")
         column = catalog.get(name)
         if column is not None and column.data_type is DataType.JSON:
             value = f"coalesce(replace(replace({quote(name)}, chr(10), ' '), chr(13), ' '), 'null')"

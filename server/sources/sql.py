@@ -22,11 +22,6 @@ def json_key_path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def string_literal(text: str) -> str:
-    """A SQL string literal (for constant text the engine splices into its output, never for values)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def condition_clauses(conditions: tuple[Condition, ...]) -> tuple[list[str], list[Any]]:
     """Each filter condition as ``"Column" op ?``; columns come from the filter table, operators from a set."""
     where: list[str] = []

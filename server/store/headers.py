@@ -16,7 +16,10 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from server.store.load_report import Conversion, Problem
+from server.store.schema import literal
 from tools.catalog import Catalog, Dataset, cost_and_usage_ids_at, is_custom_column
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -111,3 +114,28 @@ def mandatory_missing(catalog: Catalog, present: set[str], version: str) -> list
         return [c.id for c in catalog.columns if c.is_mandatory and c.id not in present]
     defined = cost_and_usage_ids_at(version)
     return [c.id for c in catalog.columns if c.is_mandatory and c.id in defined and c.id not in present]
+
+
+class Refused(Exception):
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__(problems[0].message if problems else "refused")
+        self.problems = list(problems)
+
+
+def first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def parquet_columns(cur: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """A Parquet file's columns and their DuckDB types, in file order; Refused when it cannot be read."""
+    try:
+        described = cur.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
+    except duckdb.Error as exc:
+        raise Refused(Problem("unreadable_file", f"not a readable Parquet file: {first_line(exc)}")) from exc
+    return {str(r[0]): str(r[1]) for r in described}
+
+
+def refuse_repeated(names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        dup = sorted({c for c in names if names.count(c) > 1})
+        raise Refused(Problem("duplicate_column", f"the header repeats columns: {', '.join(dup)}"))

@@ -38,9 +38,9 @@ import duckdb
 
 from server.store import normal_load
 from server.store.db import Store, utc_now
-from server.store.headers import HeaderRefused, dataset_hint
+from server.store.headers import HeaderRefused, Refused, dataset_hint, first_line
 from server.store.load_report import Conversion, FileReport, LoadSummary, Problem
-from server.store.normal_load import NormalLoad, Refused
+from server.store.normal_load import NormalLoad
 from server.store.strict_load import FileLoad, Retry
 from server.store.writer import NothingInserted, insert, replace_earlier
 from tools.catalog import (
@@ -355,4 +355,4 @@ def _csv_problems(cur: duckdb.DuckDBPyConnection, job: FileLoad, normal: NormalL
         job.columns, job.delimiter = normal.names, normal.delimiter
         job.null_tokens = f", nullstr={normal_load.NULL_TOKENS}, allow_quoted_nulls=false"
         job.stage_file(cur)
-    raise Refused(Problem("unreadable_file", f"the file could not be read: {normal_load.first_line(exc)}")) from exc
+    raise Refused(Problem("unreadable_file", f"the file could not be read: {first_line(exc)}")) from exc

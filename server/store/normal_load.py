@@ -22,11 +22,18 @@ from typing import Any
 
 import duckdb
 
-from server.store.headers import mandatory_missing, map_columns, read_csv_header
+from server.store.headers import (
+    Refused,
+    mandatory_missing,
+    map_columns,
+    parquet_columns,
+    read_csv_header,
+    refuse_repeated,
+)
 from server.store.load_report import Conversion, FileReport, Problem
 from server.store.normalise import VALUE, Plan, WrongType, plan, plan_custom
 from server.store.note_codes import BAD_FROM, CODES, REFUSALS, code_name, datetime_kinds
-from server.store.schema import DECIMAL_SCALE, quote
+from server.store.schema import DECIMAL_SCALE, literal, quote
 from server.store.writer import Insert, quarantine_scopes
 from tools.catalog import Catalog, Dataset, DataType, is_custom_column
 
@@ -47,12 +54,6 @@ RULE_TEXT = {
     "currency_code": "{c} must be an ISO 4217 three-letter code such as USD",
     "period_order": "{c} must be later than its start",
 }
-
-
-class Refused(Exception):
-    def __init__(self, *problems: Problem) -> None:
-        super().__init__(problems[0].message if problems else "refused")
-        self.problems = list(problems)
 
 
 class DirectFailed(Exception):
@@ -79,36 +80,30 @@ class NormalLoad:
     def read_header(self, cur: duckdb.DuckDBPyConnection) -> None:
         self.parquet = self.path.name.lower().endswith(".parquet")
         if self.parquet:
-            try:
-                described = cur.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(self.path))})").fetchall()
-            except duckdb.Error as exc:
-                raise Refused(Problem("unreadable_file", f"not a readable Parquet file: {first_line(exc)}")) from exc
-            self.names = [str(r[0]) for r in described]
-            self.types = {str(r[0]): str(r[1]) for r in described}
+            self.types = parquet_columns(cur, self.path)
+            self.names = list(self.types)
         else:
             header = read_csv_header(self.path)
             self.names, self.delimiter = header.names, header.delimiter
-            if len(set(self.names)) != len(self.names):
-                dup = sorted({c for c in self.names if self.names.count(c) > 1})
-                raise Refused(Problem("duplicate_column", f"the header repeats columns: {', '.join(dup)}"))
+            refuse_repeated(self.names)
             self.types = dict.fromkeys(self.names, "VARCHAR")
             if self.delimiter != ",":
                 self.report.conversions.append(Conversion("delimiter", None, 0, {"delimiter": self.delimiter}))
 
     def source(self, limit: int | None = None) -> str:
         """The file as a relation of its own columns plus ``_row`` (1-based data row number)."""
-        path = _lit(str(self.path))
+        path = literal(str(self.path))
         cap = f" LIMIT {limit}" if limit is not None else ""
         if self.parquet:
             return (
                 f"(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
                 f"FROM read_parquet({path}, file_row_number=true){cap})"
             )
-        spec = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in self.names) + "}"
+        spec = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in self.names) + "}"
         # Unquoted NULL, null and \N are SQL NULL; an empty field stays '' and a quoted "NULL" stays text.
         return (
             f"(SELECT row_number() OVER () AS _row, * FROM read_csv({path}, header=true, auto_detect=false, "
-            f"delim={_lit(self.delimiter)}, quote='\"', escape='\"', columns={spec}, encoding='utf-8', "
+            f"delim={literal(self.delimiter)}, quote='\"', escape='\"', columns={spec}, encoding='utf-8', "
             f"nullstr={NULL_TOKENS}, allow_quoted_nulls=false){cap})"
         )
 
@@ -318,9 +313,9 @@ class NormalLoad:
         scope = [c for c in ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd")]
         have = {p.target for p in self.plans}
         cols = ", ".join(quote(c) if c in have else f"NULL AS {quote(c)}" for c in scope)
-        rules = "[" + ", ".join(_lit(r) for r in REFUSALS) + "]"
+        rules = "[" + ", ".join(literal(r) for r in REFUSALS) + "]"
         reasons = ", ".join(
-            f"CASE WHEN _n{j} >= {BAD_FROM} THEN {_lit(self.plans[slot].target + ': ')} || "
+            f"CASE WHEN _n{j} >= {BAD_FROM} THEN {literal(self.plans[slot].target + ': ')} || "
             f"{rules}[_n{j} - {BAD_FROM - 1}] END"
             for j, slot in enumerate(self.noted)
         )
@@ -334,7 +329,7 @@ class NormalLoad:
         raw = ", ".join(f"CAST(s.{quote(n)} AS VARCHAR) AS {quote(n)}" for n in self.names)
         cur.execute(
             f"COPY (SELECT r._row AS row, r._reasons AS reasons, {raw} FROM {table} r JOIN {self.source()} s "
-            f"USING (_row) ORDER BY r._row) TO {_lit(str(target))} (FORMAT csv, HEADER)"
+            f"USING (_row) ORDER BY r._row) TO {literal(str(target))} (FORMAT csv, HEADER)"
         )
         count = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
         self.report.rejected_rows = int(count[0]) if count else 0
@@ -355,11 +350,3 @@ def _as_text(catalog: Catalog, p: Plan) -> str:
             f"ELSE strftime({v}, '%Y-%m-%dT%H:%M:%S.%fZ') END"
         )
     return f"CAST({p.value} AS VARCHAR)"
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

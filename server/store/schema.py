@@ -28,6 +28,11 @@ CU_SORT_KEY = ("BillingPeriodStart", "ServiceName", "ChargePeriodStart")
 CC_SORT_KEY = ("ContractCommitmentPeriodStart", "ContractCommitmentId")
 
 
+def literal(text: str) -> str:
+    """A SQL string literal, for constant text and file paths spliced into a statement (never caller values)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def quote(identifier: str) -> str:
     """Quote an identifier for DuckDB; callers only pass catalog-whitelisted names or ``x_`` columns."""
     return '"' + identifier.replace('"', '""') + '"'

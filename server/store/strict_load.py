@@ -21,11 +21,17 @@ from pathlib import Path
 import duckdb
 
 from server.store.db import Store
-from server.store.headers import mandatory_missing, read_csv_header
+from server.store.headers import (
+    Refused,
+    first_line,
+    mandatory_missing,
+    parquet_columns,
+    read_csv_header,
+    refuse_repeated,
+)
 from server.store.ingest_rules import ENFORCED_BY_CONVERSION, Rule, WrongType, convert, period_rule, rules_for
 from server.store.load_report import FileReport, Problem
-from server.store.normal_load import Refused
-from server.store.schema import quote
+from server.store.schema import literal, quote
 from server.store.writer import Insert, NothingInserted, insert, replace_earlier
 from tools.catalog import Catalog, Dataset, is_custom_column
 
@@ -60,28 +66,22 @@ class FileLoad:
     def read_header(self, cur: duckdb.DuckDBPyConnection) -> None:
         """The file's columns and their types (CSV: all text); refuses unreadable files."""
         if self.parquet:
-            try:
-                described = cur.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(self.path))})").fetchall()
-            except duckdb.Error as exc:
-                raise Refused(Problem("unreadable_file", f"not a readable Parquet file: {_first_line(exc)}")) from exc
-            self.columns = [str(r[0]) for r in described]
-            self.types = {str(r[0]): str(r[1]) for r in described}
+            self.types = parquet_columns(cur, self.path)
+            self.columns = list(self.types)
         else:
             self.columns = read_csv_header(self.path, delimiters=(",",)).names
-            if len(set(self.columns)) != len(self.columns):
-                dup = sorted({c for c in self.columns if self.columns.count(c) > 1})
-                raise Refused(Problem("duplicate_column", f"the header repeats columns: {', '.join(dup)}"))
+            refuse_repeated(self.columns)
             self.types = dict.fromkeys(self.columns, "VARCHAR")
 
     def source(self, *, rejects: bool = False) -> str:
         """The file as a relation of its own columns plus ``_row`` (1-based data row number)."""
-        path = _literal(str(self.path))
+        path = literal(str(self.path))
         if self.parquet:
             return (
                 f"(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
                 f"FROM read_parquet({path}, file_row_number=true))"
             )
-        spec = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in self.columns) + "}"
+        spec = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in self.columns) + "}"
         log = ""
         if rejects:
             log = f", store_rejects=true, rejects_table='{self.rejects}', rejects_scan='{self.rejects}_scan'"
@@ -148,7 +148,7 @@ class FileLoad:
         try:
             cur.execute(f"CREATE TEMP TABLE {self.stage} AS SELECT * FROM {self.source(rejects=True)}")
         except duckdb.Error as exc:
-            raise Refused(Problem("unreadable_file", f"the file could not be parsed: {_first_line(exc)}")) from exc
+            raise Refused(Problem("unreadable_file", f"the file could not be parsed: {first_line(exc)}")) from exc
         if not self.parquet:
             self._check_csv_rejects(cur)
         staged = cur.execute(f"SELECT count(*) FROM {self.stage}").fetchone()
@@ -277,11 +277,3 @@ class FileLoad:
         rules = self.rules(catalog)
         self.check(cur, rules)
         self.write(cur, catalog, self.stage, [], prior)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
