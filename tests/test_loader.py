@@ -38,7 +38,8 @@ from server.store.db import Store
 from server.store.loader import LoadSummary, Problem, expand_paths, load_files
 from server.store.schema import CC_TABLE, CU_TABLE, DECIMAL_TYPE
 from server.store.strict_load import FileLoad
-from tools.catalog import Catalog, DataType, columns_introduced_in, contract_commitment, cost_and_usage
+from tools.catalog import Catalog, Dataset, DataType, columns_introduced_in, contract_commitment, cost_and_usage
+from tools.catalog import stored as stored_layout
 
 FOCUS_CLI = Path(sys.executable).parent / "focus-api"
 CU = cost_and_usage()
@@ -252,7 +253,7 @@ def test_a_1_2_file_comes_out_as_1_3_rows(store: Store, path: Path, host: dict[t
     assert summary.files[0].focus_version == "1.2"
     assert summary.as_json()["focusVersion"] == "1.2"
     stored = [r[0] for r in store.con.execute(f"SELECT column_name FROM (DESCRIBE {CU_TABLE})").fetchall()]
-    assert stored == ["_row_id", "_load_id", *CU.ids]
+    assert stored == ["_row_id", "_load_id", *stored_layout(Dataset.COST_AND_USAGE).ids]
     assert len(CU.ids) == 65
     assert store.con.execute(
         f"SELECT count(*) FROM {CU_TABLE} WHERE ServiceProviderName IS DISTINCT FROM ProviderName"

@@ -20,7 +20,7 @@ import duckdb
 
 from server.store.load_report import Conversion, Problem
 from server.store.schema import literal
-from tools.catalog import Catalog, Dataset, cost_and_usage_ids_at, is_custom_column
+from tools.catalog import Catalog, columns_at, is_custom_column
 
 DELIMITERS = (",", ";", "\t", "|")
 # FOCUS 1.0-preview -> 1.0 (the notes on real exports, section 4.2). ChargeSubcategory has no 1.0
@@ -104,16 +104,34 @@ def dataset_hint(names: list[str]) -> set[str]:
     for n in names:
         clean = n.strip()
         out.add(PREVIEW_NAMES.get(clean, clean))
-        out.add({"chargecategory": "ChargeCategory", "billedcost": "BilledCost"}.get(clean.lower(), clean))
+        out.add(_DETECTED_BY.get(clean.lower(), clean))
     return out
+
+
+# The columns dataset detection reads, by their lower-case spelling (Glue/Athena lower-case names).
+_DETECTED_BY = {
+    c.lower(): c
+    for c in (
+        "ChargeCategory",
+        "BilledCost",
+        "ContractCommitmentId",
+        "BillingPeriodStatus",
+        "InvoiceIssueStatus",
+        "InvoiceDetailCreated",
+        "PaymentTerms",
+    )
+}
 
 
 def mandatory_missing(catalog: Catalog, present: set[str], version: str) -> list[str]:
     """Mandatory columns of the file's FOCUS version that it does not carry."""
-    if catalog.dataset is Dataset.CONTRACT_COMMITMENT:
-        return [c.id for c in catalog.columns if c.is_mandatory and c.id not in present]
-    defined = cost_and_usage_ids_at(version)
-    return [c.id for c in catalog.columns if c.is_mandatory and c.id in defined and c.id not in present]
+    return [c.id for c in columns_at(catalog.dataset, version).columns if c.is_mandatory and c.id not in present]
+
+
+def absent_columns(catalog: Catalog, present: set[str], version: str) -> list[str]:
+    """Columns the file's FOCUS version defines that it leaves out (allowed unless Mandatory: 1.4 calls
+    the choice DatasetConfiguration); they are stored as null."""
+    return [c.id for c in columns_at(catalog.dataset, version).columns if c.id not in present]
 
 
 class Refused(Exception):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.store.schema import DECIMAL_SCALE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
-from tools.catalog import Column, DataType
+from tools.catalog import Column, Dataset, DataType
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _FLOAT_TYPES = {"DOUBLE", "FLOAT"}
@@ -201,6 +201,18 @@ def try_datetime(column_id: str, source_type: str) -> str:
     if source_type == NULL_TYPE:
         return "NULL"
     return f"TRY_CAST({c} AS TIMESTAMP)"
+
+
+# (start, end) pairs whose end must be after the start, per dataset.
+PERIOD_PAIRS = {
+    Dataset.COST_AND_USAGE: (("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")),
+    Dataset.CONTRACT_COMMITMENT: (
+        ("ContractPeriodStart", "ContractPeriodEnd"),
+        ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd"),
+    ),
+    Dataset.BILLING_PERIOD: (("BillingPeriodStart", "BillingPeriodEnd"),),
+    Dataset.INVOICE_DETAIL: (("BillingPeriodStart", "BillingPeriodEnd"),),
+}
 
 
 def period_rule(start: str, end: str, types: dict[str, str]) -> Rule | None:

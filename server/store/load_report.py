@@ -34,6 +34,12 @@ KIND_TEXT = {
     "column_renamed": "a column name mapped to its FOCUS 1.3 name",
     "column_kept_as_custom": "a column FOCUS does not define, kept with the x_ prefix",
     "delimiter": "fields separated by another delimiter than a comma",
+    "json_key_recased": "ContractApplied keys spelt ContractID / ContractCommitmentID (FOCUS 1.3 before its erratum) "
+    "stored as ContractId / ContractCommitmentId",
+    "provider_names_derived": "ProviderName and PublisherName (removed in FOCUS 1.4) derived for the 1.3 API: "
+    "ProviderName = HostProviderName, or ServiceProviderName where no host is named; PublisherName = "
+    "ServiceProviderName",
+    "columns_absent": "columns FOCUS defines but the file leaves out (a dataset configuration choice): stored as null",
 }
 # Kinds that keep a value FOCUS would not accept: shown as warnings, not as normalisations.
 WARNING_KINDS = frozenset({"conformance_gap", "value_not_allowed"})
@@ -122,6 +128,8 @@ class FileReport:
     rejects_file: str | None = None
     problems: list[Problem] = field(default_factory=list)
     conversions: list[Conversion] = field(default_factory=list)
+    # Columns the file's FOCUS version defines that it left out (stored as null): DatasetConfiguration.
+    absent_columns: list[str] = field(default_factory=list)
 
     @property
     def normalised_values(self) -> int:
@@ -137,6 +145,7 @@ class FileReport:
             "replacedRows": self.replaced_rows,
             "rejectedRows": self.rejected_rows,
             "rejectsFile": self.rejects_file,
+            "absentColumns": self.absent_columns,
             "normalised": [c.as_json() for c in self.conversions],
             "errors": [p.as_json(self.file) for p in self.problems],
         }
@@ -159,7 +168,6 @@ class LoadSummary:
             + sum(f.rejected_rows for f in self.files if f.status == "loaded"),
             "rowsQuarantined": sum(f.rejected_rows for f in self.files if f.status == "loaded"),
             "focusVersion": versions[0] if len(versions) == 1 else ("mixed" if versions else None),
-            "storedFocusVersion": "1.3",
             "normalised": [c.as_json(f.file) for f in self.files for c in f.conversions],
             "errors": [p.as_json(f.file) for f in self.files for p in f.problems],
         }

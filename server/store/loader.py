@@ -1,4 +1,9 @@
-"""``focus-api load``: ingest FOCUS CSV/Parquet exports into the store, checked, normalised to 1.3.
+"""``focus-api load``: ingest FOCUS CSV/Parquet exports of any dataset and version (1.0-1.4) into the store, checked.
+
+A file's dataset (Cost and Usage, Contract Commitment, Billing Period, Invoice Detail) and FOCUS version
+are read from its columns, never its name (``tools.catalog.detect_dataset`` / ``detect_version``); one
+store holds files of every version side by side (old months 1.3, new ones 1.4). Rows are stored in the
+store's layout (``tools.catalog.stored``), which spans 1.3 and 1.4.
 
 Each file is loaded in one transaction: a refused file stores nothing. Two ways to load a file:
 
@@ -17,10 +22,20 @@ Normalisation of older files to FOCUS 1.3:
   column allows;
 - custom ``x_`` columns are kept (added to the table as text).
 
-Re-deliveries replace: the unit of replacement is an invoice scope, (InvoiceIssuerName,
-BillingAccountId, BillingPeriodStart). Rows of a scope loaded by an earlier ``load`` run are deleted
-when a file of a later run carries that scope; files of one run (the parts of one delivery) add up.
-Contract Commitment rows are replaced by ContractCommitmentId.
+FOCUS 1.4 files:
+- ``ProviderName`` and ``PublisherName`` (removed in 1.4) are derived so the 1.3 API keeps working:
+  ProviderName = HostProviderName, or ServiceProviderName where no host is named (a direct purchase:
+  both are the cloud; a marketplace resale: the host is the cloud that sold it, as 1.2's ProviderName
+  was), PublisherName = ServiceProviderName (who made the service). Reported as ``provider_names_derived``;
+- the JSON object columns must follow the official schemas (``json_checks``); 1.3 ContractApplied keys
+  spelt ``ContractID`` / ``ContractCommitmentID`` are stored as ``...Id``;
+- columns the version defines but the file leaves out (not Mandatory: a DatasetConfiguration choice) are
+  stored as null and named in the report (``absentColumns``) and the load history.
+
+Re-deliveries replace: rows of a scope loaded by an earlier ``load`` run are deleted when a file of a
+later run carries that scope; files of one run (the parts of one delivery) add up. The scope per dataset
+is in ``writer``: an invoice scope for Cost and Usage, the ContractCommitmentId, the Billing Period's
+(issuer, start), the Invoice Detail's invoice.
 """
 
 from __future__ import annotations
@@ -36,20 +51,15 @@ from typing import Literal
 
 import duckdb
 
-from server.store import normal_load
+from server.store import json_checks, normal_load
 from server.store.db import Store, utc_now
-from server.store.headers import HeaderRefused, Refused, dataset_hint, first_line
+from server.store.headers import HeaderRefused, Refused, absent_columns, dataset_hint, first_line
 from server.store.load_report import Conversion, FileReport, LoadSummary, Problem
 from server.store.normal_load import NormalLoad
+from server.store.schema import quote
 from server.store.strict_load import FileLoad, Retry
 from server.store.writer import NothingInserted, insert, replace_earlier
-from tools.catalog import (
-    Catalog,
-    Dataset,
-    contract_commitment,
-    cost_and_usage,
-    detect_version,
-)
+from tools.catalog import Catalog, Dataset, DataType, detect_dataset, detect_version, for_loading
 
 __all__ = ["Conversion", "FileReport", "LoadSummary", "Problem", "Refused", "expand_paths", "load_files"]
 
@@ -95,17 +105,17 @@ def _sha256(path: Path) -> str:
 
 
 def _detect_dataset(columns: set[str]) -> Dataset:
-    if "ChargeCategory" in columns or "BilledCost" in columns:
-        return Dataset.COST_AND_USAGE
-    if "ContractCommitmentId" in columns:
-        return Dataset.CONTRACT_COMMITMENT
-    raise Refused(
-        Problem(
-            "unknown_dataset",
-            "the columns match neither FOCUS dataset: Cost and Usage files carry ChargeCategory and "
-            "BilledCost, Contract Commitment files carry ContractCommitmentId",
+    dataset = detect_dataset(columns)
+    if dataset is None:
+        raise Refused(
+            Problem(
+                "unknown_dataset",
+                "the columns match no FOCUS dataset: Cost and Usage files carry ChargeCategory and BilledCost, "
+                "Contract Commitment files ContractCommitmentId, Billing Period files BillingPeriodStatus, "
+                "Invoice Detail files InvoiceIssueStatus",
+            )
         )
-    )
+    return dataset
 
 
 class FileProgress:
@@ -253,23 +263,33 @@ def _load_one(
 def _history(report: FileReport) -> dict[str, object]:
     """What the load history (getschemametadata) keeps of a loaded file."""
     return {
+        "absentColumns": report.absent_columns,
         "normalised": [c.as_json() for c in report.conversions],
         "rejectedRows": report.rejected_rows,
         "rejectsFile": report.rejects_file,
     }
 
 
-def _catalog_of(present: set[str]) -> tuple[Dataset, Catalog]:
-    dataset = _detect_dataset(present)
-    return dataset, cost_and_usage() if dataset is Dataset.COST_AND_USAGE else contract_commitment()
+def _described(report: FileReport, catalog: Catalog, version: str, present: set[str]) -> None:
+    """What a loaded file left out (by configuration) and what the store derived for it."""
+    report.absent_columns = absent_columns(catalog, present, version)
+    removed = {"ProviderName", "PublisherName"}
+    if catalog.dataset is Dataset.COST_AND_USAGE and version == "1.4" and not present & removed:
+        rule = "ProviderName = coalesce(HostProviderName, ServiceProviderName); PublisherName = ServiceProviderName"
+        report.conversions.append(Conversion("provider_names_derived", "ProviderName", report.rows, {"rule": rule}))
+
+
+def _json_values(catalog: Catalog, present: set[str], value: Callable[[str], str]) -> dict[str, str]:
+    return {c.id: value(c.id) for c in catalog.of_type(DataType.JSON) if c.id in present}
 
 
 def _load_strict(cur: duckdb.DuckDBPyConnection, job: FileLoad, delivery_loads: list[int]) -> tuple[str, Dataset]:
     """Today's validator-strict load: every quirk is an error with its rule."""
     job.read_header(cur)
     present = set(job.columns)
-    dataset, catalog = _catalog_of(present)
-    version = detect_version(present) if dataset is Dataset.COST_AND_USAGE else "1.3"
+    dataset = _detect_dataset(present)
+    version = detect_version(present, dataset)
+    catalog = for_loading(dataset, version)
     job.report.dataset, job.report.focus_version = dataset.value, version
     try:
         job.load_direct(cur, catalog, version, delivery_loads)
@@ -280,6 +300,7 @@ def _load_strict(cur: duckdb.DuckDBPyConnection, job: FileLoad, delivery_loads: 
         job.report.rows = job.report.replaced_rows = 0
         cur.execute("BEGIN TRANSACTION")
         job.load_checked(cur, catalog, version, delivery_loads)
+    _described(job.report, catalog, version, present & set(catalog.ids))
     return version, dataset
 
 
@@ -292,15 +313,18 @@ def _load_normalising(
 ) -> tuple[str, Dataset]:
     """The default load: see ``normal_load``. Refused (with the conversions found so far) or loaded."""
     normal.read_header(cur)
-    dataset, catalog = _catalog_of(dataset_hint(normal.names))
+    dataset = _detect_dataset(dataset_hint(normal.names))
     report = normal.report
     report.dataset = dataset.value
-    version = normal.prepare(catalog, detect_version)
+    version, catalog = normal.prepare(dataset)
     report.focus_version = version
+    present = {p.target for p in normal.plans}
+    json_values = _json_values(catalog, present, quote)
     # A file whose first rows are clean is tried in one statement that fails at the first noted value.
     if normal.sample_is_clean(cur, catalog):
         listener.step("loading")
         rel = normal.relation(catalog, normal.source())
+        json_checks.check(cur, rel, json_values, dataset, version)
         try:
             report.rows = insert(cur, normal.insert_spec(catalog, rel, guard="_noted"), normal.load_id)
         except duckdb.InterruptException:
@@ -311,6 +335,7 @@ def _load_normalising(
         else:
             report.replaced_rows = replace_earlier(cur, catalog, normal.load_id, delivery_loads)
             normal.type_conversions(cur)
+            _described(report, catalog, version, present)
             return version, dataset
     listener.step("normalising")
     try:
@@ -326,6 +351,7 @@ def _load_normalising(
     if bad and not normal.quarantine:
         normal.type_conversions(cur)
         raise Refused(*report.problems) from None
+    json_checks.check(cur, f"(SELECT * FROM {staged} WHERE NOT _bad)", json_values, dataset, version)
     rejected = None
     if bad:
         listener.step("writing rejects")
@@ -344,6 +370,7 @@ def _load_normalising(
         normal.finish_quarantine(cur, rejected)
     normal.type_conversions(cur)
     cur.execute(f"DROP TABLE IF EXISTS {staged}")
+    _described(report, catalog, version, present)
     return version, dataset
 
 

@@ -30,12 +30,13 @@ from server.store.headers import (
     read_csv_header,
     refuse_repeated,
 )
+from server.store.ingest_rules import PERIOD_PAIRS
 from server.store.load_report import Conversion, FileReport, Problem
 from server.store.normalise import VALUE, Plan, WrongType, plan, plan_custom
 from server.store.note_codes import BAD_FROM, CODES, REFUSALS, code_name, datetime_kinds
 from server.store.schema import DECIMAL_SCALE, literal, quote
-from server.store.writer import Insert, quarantine_scopes
-from tools.catalog import Catalog, Dataset, DataType, is_custom_column
+from server.store.writer import Insert, derived, quarantine_scopes
+from tools.catalog import Catalog, Dataset, DataType, detect_version, for_loading, is_custom_column, stored
 
 MAX_EXAMPLES = 5
 # Rows read to decide whether a file is clean enough to try the one-pass statement on.
@@ -107,12 +108,14 @@ class NormalLoad:
             f"nullstr={NULL_TOKENS}, allow_quoted_nulls=false){cap})"
         )
 
-    def prepare(self, catalog: Catalog, version_of: Any) -> str:
-        """Map the columns, plan each one; the file's FOCUS version. Refuses missing or unreadable columns."""
-        self.pairs, renames = map_columns(self.names, catalog)
+    def prepare(self, dataset: Dataset) -> tuple[str, Catalog]:
+        """Map the columns, plan each one; the file's FOCUS version and the catalog its values are checked
+        against. Refuses missing or unreadable columns."""
+        self.pairs, renames = map_columns(self.names, stored(dataset))
         self.report.conversions.extend(renames)
         targets = {t for _, t in self.pairs}
-        version: str = version_of(targets) if catalog.dataset is Dataset.COST_AND_USAGE else "1.3"
+        version = detect_version(targets, dataset)
+        catalog = for_loading(dataset, version)
         problems = []
         missing = mandatory_missing(catalog, targets, version)
         if missing:
@@ -127,14 +130,18 @@ class NormalLoad:
             try:
                 csv = not self.parquet
                 if target in catalog:
-                    self.plans.append(plan(catalog[target], source, self.types[source], csv=csv, slot=slot))
+                    kind = self.types[source]
+                    legacy = version != "1.4"
+                    self.plans.append(
+                        plan(catalog[target], source, kind, csv=csv, slot=slot, dataset=dataset, legacy_keys=legacy)
+                    )
                 else:
                     self.plans.append(plan_custom(target, source, self.types[source], csv=csv))
             except WrongType as exc:
                 problems.append(Problem("wrong_type", str(exc), column=target))
         if problems:
             raise Refused(*problems)
-        return version
+        return version, catalog
 
     # -- SQL ------------------------------------------------------------------------------------------
 
@@ -162,14 +169,7 @@ class NormalLoad:
         return f"(SELECT _row, {renamed}, {kept}{noted} AS _noted, ({bad}) AS _bad FROM {with_notes})"
 
     def _period_notes(self, catalog: Catalog) -> list[tuple[int, str]]:
-        pairs = (
-            [("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")]
-            if catalog.dataset is Dataset.COST_AND_USAGE
-            else [
-                ("ContractPeriodStart", "ContractPeriodEnd"),
-                ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd"),
-            ]
-        )
+        pairs = PERIOD_PAIRS[catalog.dataset]
         index = {p.target: i for i, p in enumerate(self.plans)}
         by_target = set(index)
         out = []
@@ -181,19 +181,10 @@ class NormalLoad:
 
     def insert_spec(self, catalog: Catalog, rows: str, *, guard: str | None = None, where: str | None = None) -> Insert:
         present = {p.target for p in self.plans}
-        values = []
-        for column in catalog.columns:
-            if column.id in present:
-                values.append(quote(column.id))
-            elif column.id == "ServiceProviderName" and "ProviderName" in present:
-                values.append("ProviderName")
-            elif column.id == "HostProviderName" and {"ProviderName", "PublisherName"} <= present:
-                values.append(
-                    "CASE WHEN PublisherName = ProviderName OR starts_with(ProviderName, PublisherName || ' ') "
-                    "THEN ProviderName END"
-                )
-            else:
-                values.append("NULL")
+        values = [
+            quote(c.id) if c.id in present else derived(catalog.dataset, c.id, present, quote) or "NULL"
+            for c in catalog.columns
+        ]
         custom = [(p.target, quote(p.target)) for p in self.plans if is_custom_column(p.target)]
         return Insert(catalog, rows, values, custom, guard=guard, where=where)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from server.store.ingest_rules import _INTEGER_TYPES, _too_many_fraction_digits
 from server.store.note_codes import CODES, DT_FROM
 from server.store.schema import DECIMAL_SCALE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
-from tools.catalog import Column, DataType
+from tools.catalog import Column, Dataset, DataType, columns_introduced_in
 
 # Null cannot be loaded in these: every total, filter and re-delivery depends on them (issue 19).
 CRITICAL = frozenset(
@@ -40,8 +40,14 @@ CRITICAL = frozenset(
         "BillingPeriodEnd",
     }
 )
-# Refusing a value outside the list is kept only where the cost's meaning depends on it.
-REFUSE_UNLISTED = frozenset({"ChargeCategory"})
+# Refusing a value outside the list is kept only where the cost's meaning depends on it (a charge's
+# category; the statuses that decide whether a period is final, an invoice counts, a commitment runs).
+REFUSE_UNLISTED = frozenset(
+    {"ChargeCategory", "BillingPeriodStatus", "InvoiceIssueStatus", "ContractCommitmentLifecycleStatus"}
+)
+# FOCUS 1.3 printed ContractApplied's element keys as ContractID / ContractCommitmentID (erratum #3 made
+# them ...Id): a 1.3 file may carry either, and the store keeps the corrected names.
+_LEGACY_KEYS = r'"Contract(Commitment)?ID"(\s*):'
 
 _DT = (
     r"^([0-9]{4}-[0-9]{2}-[0-9]{2})([T ])([0-9]{2}:[0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
@@ -89,11 +95,11 @@ def _case(branches: list[tuple[str, str]]) -> str | None:
     return "CASE " + " ".join(f"WHEN {cond} THEN {number(code)}" for cond, code in branches) + " END"
 
 
-def _null_branches(column: Column | None, c: str, csv: bool, text: bool) -> list[tuple[str, str]]:
+def _null_branches(column: Column | None, c: str, csv: bool, text: bool, gaps: frozenset[str]) -> list[tuple[str, str]]:
     """The first branches of every note: a null token, a null where FOCUS wants a value."""
     empty = f"{c} IS NULL OR {c} = ''" if text else f"{c} IS NULL"
     if column is not None and not column.allows_nulls:
-        if column.id in CRITICAL or column.id not in _GAP_OK:
+        if column.id in CRITICAL or column.id not in gaps:
             return [(empty, "'!not_null'")]
         if csv:
             return [(f"{c} IS NULL", "'null_token+conformance_gap'"), (empty, "'conformance_gap'")]
@@ -104,18 +110,32 @@ def _null_branches(column: Column | None, c: str, csv: bool, text: bool) -> list
     return [(empty, "NULL")]
 
 
-def plan(column: Column, source: str, source_type: str, *, csv: bool, slot: int) -> Plan:
-    """The plan of a FOCUS column read from ``source`` (of DuckDB type ``source_type``); WrongType if none."""
+def plan(
+    column: Column,
+    source: str,
+    source_type: str,
+    *,
+    csv: bool,
+    slot: int,
+    dataset: Dataset = Dataset.COST_AND_USAGE,
+    legacy_keys: bool = False,
+) -> Plan:
+    """The plan of a FOCUS column read from ``source`` (of DuckDB type ``source_type``); WrongType if none.
+
+    ``dataset`` decides which nulls are a provider's tolerated conformance gap; ``legacy_keys`` (files older
+    than 1.4) accepts ContractApplied's 1.3 key spelling.
+    """
     c = quote(source)
     text = source_type == "VARCHAR"
-    nulls = _null_branches(column, c, csv, text)
+    nulls = _null_branches(column, c, csv, text, tolerated_gaps(dataset))
     match column.data_type:
         case DataType.DATETIME:
             return _datetime(column, c, source, source_type, nulls, slot)
         case DataType.DECIMAL:
             return _decimal(column, c, source, source_type, nulls, slot)
         case DataType.JSON:
-            return _json(column, c, source, source_type, nulls, slot)
+            json_plan = _json(column, c, source, source_type, nulls, slot)
+            return _recased(json_plan, c, source_type) if legacy_keys and column.id == "ContractApplied" else json_plan
         case DataType.STRING:
             return _string(column, c, source, source_type, nulls, slot)
     raise WrongType(f"column {column.id} has an unknown FOCUS type")
@@ -126,7 +146,7 @@ def plan_custom(target: str, source: str, source_type: str, *, csv: bool) -> Pla
     c = quote(source)
     nested = source_type.startswith(("MAP(", "STRUCT(")) or source_type.endswith("[]")
     value = f"CAST(to_json({c}) AS VARCHAR)" if nested else f"CAST({c} AS VARCHAR)"
-    note = _case(_null_branches(None, c, csv, source_type == "VARCHAR"))
+    note = _case(_null_branches(None, c, csv, source_type == "VARCHAR", frozenset()))
     return Plan(target, source, value, note, "json_text" if nested else None)
 
 
@@ -297,6 +317,17 @@ def _json(column: Column, c: str, source: str, source_type: str, nulls: list[tup
     return Plan(column.id, source, value, note, prep=prep)
 
 
+def _recased(p: Plan, c: str, source_type: str) -> Plan:
+    """A ContractApplied plan that writes the 1.3 key spelling ContractID / ContractCommitmentID as ...Id."""
+    raw = c if source_type == "VARCHAR" else f"CAST(to_json({c}) AS VARCHAR)"
+    pattern = _sql_text(_LEGACY_KEYS)
+    value = f"CAST(regexp_replace(CAST(({p.value}) AS VARCHAR), {pattern}, '\"Contract\\1Id\"\\2:', 'g') AS JSON)"
+    recased = _case([(f"regexp_matches({raw}, {pattern})", "'json_key_recased'")])
+    # The recasing is reported only for a value nothing else was noted on (a refusal or a null wins).
+    note = recased if p.note is None else f"coalesce({p.note}, {recased})"
+    return Plan(p.target, p.source, value, note, p.type_kind, p.prep)
+
+
 def _has_key_value(source_type: str) -> bool:
     # DuckDB quotes the names in the type text: STRUCT("key" VARCHAR, "value" VARCHAR, x_type VARCHAR)[]
     return bool(re.search(r'[(, ]"?key"? VARCHAR\b', source_type)) and bool(re.search(r'[(, ]"?value"? ', source_type))
@@ -356,6 +387,20 @@ def _wrong(column: Column, source_type: str) -> str:
         f"column {column.id} is {source_type} in the file, which cannot hold FOCUS {column.data_type.value} "
         "values exactly"
     )
+
+
+def tolerated_gaps(dataset: Dataset) -> frozenset[str]:
+    """Non-nullable columns of ``dataset`` whose nulls are loaded and reported as a conformance gap.
+
+    Cost and Usage and Contract Commitment: ``_GAP_OK`` (Contract Commitment also the descriptive columns
+    FOCUS 1.4 added; its ids stay refused). Billing Period and Invoice Detail: none, since they are the
+    reference an invoice is reconciled against.
+    """
+    if dataset is Dataset.COST_AND_USAGE:
+        return _GAP_OK
+    if dataset is Dataset.CONTRACT_COMMITMENT:
+        return _GAP_OK | columns_introduced_in("1.4", dataset)
+    return frozenset()
 
 
 # Non-nullable columns whose nulls are loaded and reported (a provider's documented conformance gap);

@@ -20,6 +20,7 @@ _KINDS = (
     "allowed_value_spelling",
     "value_not_allowed",
     "currency_case",
+    "json_key_recased",
 )
 REFUSALS = (
     "not_null",

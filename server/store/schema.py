@@ -7,7 +7,7 @@ Date/times are naive ``TIMESTAMP`` values that always mean UTC. JSON columns sta
 
 from __future__ import annotations
 
-from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
+from tools.catalog import Catalog, Dataset, DataType, columns_at, stored
 
 DECIMAL_SCALE = 18
 DECIMAL_TYPE = f"DECIMAL(38,{DECIMAL_SCALE})"
@@ -22,10 +22,24 @@ DUCKDB_TYPES = {
 
 CU_TABLE = "cost_and_usage"
 CC_TABLE = "contract_commitment"
+BP_TABLE = "billing_period"  # the FOCUS 1.4 dataset (``billing_periods`` is the store's own period list)
+ID_TABLE = "invoice_detail"
+TABLES = {
+    Dataset.COST_AND_USAGE: CU_TABLE,
+    Dataset.CONTRACT_COMMITMENT: CC_TABLE,
+    Dataset.BILLING_PERIOD: BP_TABLE,
+    Dataset.INVOICE_DETAIL: ID_TABLE,
+}
 # The physical order of Cost and Usage rows (and so of ``_row_id``): zone maps then prune by billing
 # period and service, and keyset pages on ``_row_id`` read few row groups (shared/notes/engine-duckdb.md).
 CU_SORT_KEY = ("BillingPeriodStart", "ServiceName", "ChargePeriodStart")
 CC_SORT_KEY = ("ContractCommitmentPeriodStart", "ContractCommitmentId")
+SORT_KEYS = {
+    Dataset.COST_AND_USAGE: CU_SORT_KEY,
+    Dataset.CONTRACT_COMMITMENT: CC_SORT_KEY,
+    Dataset.BILLING_PERIOD: ("BillingPeriodStart", "InvoiceIssuerName"),
+    Dataset.INVOICE_DETAIL: ("BillingPeriodStart", "InvoiceIssuerName", "InvoiceId", "InvoiceDetailId"),
+}
 
 
 def literal(text: str) -> str:
@@ -42,18 +56,30 @@ def _columns_ddl(catalog: Catalog) -> str:
     return ",\n  ".join(f"{quote(c.id)} {DUCKDB_TYPES[c.data_type]}" for c in catalog.columns)
 
 
+def _dataset_ddl(dataset: Dataset) -> list[str]:
+    """A dataset's table as its first FOCUS version defined it, then the columns later versions added.
+
+    A store made before a version existed gains that version's columns the same way as a new one.
+    """
+    layout = stored(dataset)
+    first = columns_at(dataset, "1.3" if dataset in (Dataset.COST_AND_USAGE, Dataset.CONTRACT_COMMITMENT) else "1.4")
+    table = TABLES[dataset]
+    create = f"""CREATE TABLE IF NOT EXISTS {table} (
+  _row_id BIGINT NOT NULL,
+  _load_id INTEGER NOT NULL,
+  {_columns_ddl(Catalog(dataset, tuple(layout[c] for c in first.ids)))}
+)"""
+    added = [
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(c.id)} {DUCKDB_TYPES[c.data_type]}"
+        for c in layout.columns
+        if c.id not in first
+    ]
+    return [create, *added]
+
+
 def ddl() -> list[str]:
     return [
-        f"""CREATE TABLE IF NOT EXISTS {CU_TABLE} (
-  _row_id BIGINT NOT NULL,
-  _load_id INTEGER NOT NULL,
-  {_columns_ddl(cost_and_usage())}
-)""",
-        f"""CREATE TABLE IF NOT EXISTS {CC_TABLE} (
-  _row_id BIGINT NOT NULL,
-  _load_id INTEGER NOT NULL,
-  {_columns_ddl(contract_commitment())}
-)""",
+        *(statement for dataset in Dataset for statement in _dataset_ddl(dataset)),
         """CREATE TABLE IF NOT EXISTS loads (
   load_id INTEGER PRIMARY KEY,
   delivery_id VARCHAR NOT NULL,

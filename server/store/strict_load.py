@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from server.store import json_checks
 from server.store.db import Store
 from server.store.headers import (
     Refused,
@@ -29,11 +30,19 @@ from server.store.headers import (
     read_csv_header,
     refuse_repeated,
 )
-from server.store.ingest_rules import ENFORCED_BY_CONVERSION, Rule, WrongType, convert, period_rule, rules_for
+from server.store.ingest_rules import (
+    ENFORCED_BY_CONVERSION,
+    PERIOD_PAIRS,
+    Rule,
+    WrongType,
+    convert,
+    period_rule,
+    rules_for,
+)
 from server.store.load_report import FileReport, Problem
 from server.store.schema import literal, quote
-from server.store.writer import Insert, NothingInserted, insert, replace_earlier
-from tools.catalog import Catalog, Dataset, is_custom_column
+from server.store.writer import Insert, NothingInserted, derived, insert, replace_earlier
+from tools.catalog import Catalog, DataType, is_custom_column
 
 MAX_EXAMPLES = 5
 
@@ -131,14 +140,7 @@ class FileLoad:
             rules.extend(rules_for(catalog[column_id], self.types[column_id]))
         if problems:
             raise Refused(*problems)
-        pairs = (
-            [("BillingPeriodStart", "BillingPeriodEnd"), ("ChargePeriodStart", "ChargePeriodEnd")]
-            if catalog.dataset is Dataset.COST_AND_USAGE
-            else [
-                ("ContractPeriodStart", "ContractPeriodEnd"),
-                ("ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd"),
-            ]
-        )
+        pairs = PERIOD_PAIRS[catalog.dataset]
         rules.extend(r for s, e in pairs if (r := period_rule(s, e, self.types)) is not None)
         return rules
 
@@ -215,22 +217,13 @@ class FileLoad:
     # -- writing --------------------------------------------------------------------------------
 
     def select_list(self, catalog: Catalog, present: set[str]) -> list[str]:
-        exprs = []
-        for column in catalog.columns:
-            if column.id in present:
-                exprs.append(convert(column, self.types[column.id]))
-            elif column.id == "ServiceProviderName" and "ProviderName" in present:
-                exprs.append(convert(catalog["ProviderName"], self.types["ProviderName"]))
-            elif column.id == "HostProviderName" and {"ProviderName", "PublisherName"} <= present:
-                provider = convert(catalog["ProviderName"], self.types["ProviderName"])
-                publisher = convert(catalog["PublisherName"], self.types["PublisherName"])
-                exprs.append(
-                    f"CASE WHEN {publisher} = {provider} OR starts_with({provider}, {publisher} || ' ') "
-                    f"THEN {provider} END"
-                )
-            else:
-                exprs.append("NULL")
-        return exprs
+        def value(column_id: str) -> str:
+            return convert(catalog[column_id], self.types[column_id])
+
+        return [
+            value(c.id) if c.id in present else derived(catalog.dataset, c.id, present, value) or "NULL"
+            for c in catalog.columns
+        ]
 
     def write(
         self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, rows: str, guard: list[Rule], prior_loads: list[int]
@@ -242,6 +235,10 @@ class FileLoad:
         checked path, which reports. One pass over the rows, one sort, one write.
         """
         custom = [(c, f"CAST({quote(c)} AS VARCHAR)") for c in self.columns if is_custom_column(c)]
+        json_values = {
+            c.id: convert(c, self.types[c.id]) for c in catalog.of_type(DataType.JSON) if c.id in self.columns
+        }
+        json_checks.check(cur, rows, json_values, catalog.dataset, self.report.focus_version or "")
         exprs = self.select_list(catalog, set(self.columns))
         broken = " OR ".join(r.condition for r in guard) if guard else None
         try:

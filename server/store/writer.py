@@ -1,24 +1,42 @@
 """Writing one file's rows into the store: sorted insert, replacement of re-delivered scopes, period bookkeeping.
 
 Shared by the strict and the normalising load, which differ only in the SQL that makes each value.
-The unit of replacement is an invoice scope, (InvoiceIssuerName, BillingAccountId, BillingPeriodStart),
-compared null-safely (a provider may leave InvoiceIssuerName null: its re-delivery must still replace).
-Contract Commitment rows are replaced by ContractCommitmentId.
+The unit of replacement, per dataset (keys compared null-safely: a provider may leave InvoiceIssuerName
+null, and its re-delivery must still replace):
+
+- Cost and Usage: an invoice scope, (InvoiceIssuerName, BillingAccountId, BillingPeriodStart);
+- Contract Commitment: a ContractCommitmentId;
+- Billing Period: (InvoiceIssuerName, BillingPeriodStart), the dataset's natural key;
+- Invoice Detail: an invoice, (InvoiceIssuerName, InvoiceId): a re-issued invoice replaces all its lines,
+  so a line it no longer has does not linger.
+
+Within one delivery a Billing Period key or an (InvoiceIssuerName, InvoiceDetailId) appears once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
 from server.store.db import utc_now
-from server.store.schema import CC_SORT_KEY, CC_TABLE, CU_SORT_KEY, CU_TABLE, quote
+from server.store.headers import Refused
+from server.store.load_report import Problem
+from server.store.schema import CU_TABLE, SORT_KEYS, TABLES, quote
 from tools.catalog import Catalog, Dataset
 
-_SCOPE = ("InvoiceIssuerName", "BillingAccountId", "BillingPeriodStart")
 # Null-safe scope key: a NUL byte cannot occur in a loaded text value's place by accident.
 _SCOPE_KEY = "coalesce(InvoiceIssuerName, chr(0)), coalesce(BillingAccountId, chr(0)), BillingPeriodStart"
+_REPLACED_BY = {
+    Dataset.CONTRACT_COMMITMENT: "ContractCommitmentId",
+    Dataset.BILLING_PERIOD: "coalesce(InvoiceIssuerName, chr(0)), BillingPeriodStart",
+    Dataset.INVOICE_DETAIL: "coalesce(InvoiceIssuerName, chr(0)), InvoiceId",
+}
+_UNIQUE = {
+    Dataset.BILLING_PERIOD: ("InvoiceIssuerName", "BillingPeriodStart"),
+    Dataset.INVOICE_DETAIL: ("InvoiceIssuerName", "InvoiceDetailId"),
+}
 
 
 class NothingInserted(Exception):
@@ -36,7 +54,31 @@ class Insert:
 
 
 def table_of(catalog: Catalog) -> str:
-    return CU_TABLE if catalog.dataset is Dataset.COST_AND_USAGE else CC_TABLE
+    return TABLES[catalog.dataset]
+
+
+def derived(dataset: Dataset, column_id: str, present: set[str], value: Callable[[str], str]) -> str | None:
+    """SQL for a Cost and Usage column a file lacks that its other columns determine (None: it stays null).
+
+    ``value(c)`` is the SQL of present column ``c``. The rules (the loader's docstring says why):
+    - before 1.3: ServiceProviderName = ProviderName; HostProviderName = ProviderName when PublisherName
+      is the provider itself (equal, or its leading words);
+    - 1.4 (ProviderName and PublisherName removed): ProviderName = HostProviderName, or ServiceProviderName
+      where no host is named; PublisherName = ServiceProviderName (the spec's migration table, read back).
+    """
+    if dataset is not Dataset.COST_AND_USAGE:
+        return None
+    if column_id == "ServiceProviderName" and "ProviderName" in present:
+        return value("ProviderName")
+    if column_id == "HostProviderName" and {"ProviderName", "PublisherName"} <= present:
+        provider, publisher = value("ProviderName"), value("PublisherName")
+        return f"CASE WHEN {publisher} = {provider} OR starts_with({provider}, {publisher} || ' ') THEN {provider} END"
+    if column_id == "ProviderName" and "ServiceProviderName" in present and "PublisherName" not in present:
+        host = value("HostProviderName") if "HostProviderName" in present else "NULL"
+        return f"coalesce({host}, {value('ServiceProviderName')})"
+    if column_id == "PublisherName" and "ServiceProviderName" in present and "ProviderName" not in present:
+        return value("ServiceProviderName")
+    return None
 
 
 def insert(cur: duckdb.DuckDBPyConnection, spec: Insert, load_id: int) -> int:
@@ -48,7 +90,7 @@ def insert(cur: duckdb.DuckDBPyConnection, spec: Insert, load_id: int) -> int:
         cur.execute("INSERT OR IGNORE INTO custom_columns VALUES (?, ?)", [catalog.dataset.value, name])
     names = [quote(c.id) for c in catalog.columns] + [quote(n) for n, _ in spec.custom]
     values = spec.values + [v for _, v in spec.custom]
-    sort_key = CU_SORT_KEY if catalog.dataset is Dataset.COST_AND_USAGE else CC_SORT_KEY
+    sort_key = SORT_KEYS[catalog.dataset]
     typed = {c.id: e for c, e in zip(catalog.columns, spec.values, strict=True)}
     order = ", ".join(f"{typed[k]} NULLS LAST" for k in sort_key) + ", _row"
     load = str(load_id)
@@ -92,11 +134,38 @@ def replace_earlier(cur: duckdb.DuckDBPyConnection, catalog: Catalog, load_id: i
             [utc_now()],
         )
     else:
+        _refuse_repeated_keys(cur, catalog.dataset, table, keep)
+        key = _REPLACED_BY[catalog.dataset]
         deleted = cur.execute(
-            f"DELETE FROM {table} WHERE ContractCommitmentId IN "
-            f"(SELECT ContractCommitmentId FROM {table} WHERE {this}) AND _load_id NOT IN ({keep})"
+            f"DELETE FROM {table} WHERE ({key}) IN (SELECT DISTINCT {key} FROM {table} WHERE {this}) "
+            f"AND _load_id NOT IN ({keep})"
         ).fetchone()
     return int(deleted[0]) if deleted else 0
+
+
+def _refuse_repeated_keys(cur: duckdb.DuckDBPyConnection, dataset: Dataset, table: str, delivery: str) -> None:
+    """A natural key twice in one delivery would count a period or an invoice line twice: refused."""
+    key = _UNIQUE.get(dataset)
+    if key is None:
+        return
+    cols = ", ".join(quote(k) for k in key)
+    repeated = cur.execute(
+        f"SELECT {cols}, count(*) FROM {table} WHERE _load_id IN ({delivery}) GROUP BY ALL HAVING count(*) > 1 "
+        f"ORDER BY ALL LIMIT 5"
+    ).fetchall()
+    if repeated:
+        total = cur.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE _load_id IN ({delivery}) GROUP BY {cols} "
+            "HAVING count(*) > 1)"
+        ).fetchone()
+        raise Refused(
+            Problem(
+                "duplicate_key",
+                f"{dataset.label} rows must be unique by ({', '.join(key)}) within a delivery; these repeat",
+                count=int(total[0]) if total else len(repeated),
+                examples=[{k: str(v) for k, v in zip([*key, "times"], r, strict=True)} for r in repeated],
+            )
+        )
 
 
 def quarantine_scopes(cur: duckdb.DuckDBPyConnection, load_id: int, rejected: str, rejected_rows: int) -> None:
