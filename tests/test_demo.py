@@ -119,7 +119,7 @@ def test_provider_role_and_account_type_columns_are_filled(demo: Store) -> None:
 
 
 def test_service_subcategories_belong_to_their_category(demo: Store) -> None:
-    catalog = json.loads(resources.files("tools.catalog_data").joinpath("cost_and_usage.json").read_text("utf-8"))
+    catalog = json.loads(resources.files("tools.catalog_data").joinpath("v1_3/cost_and_usage.json").read_text("utf-8"))
     parents = next(c for c in catalog if c["column_id"] == "ServiceSubcategory")["allowed_value_parents"]
     pairs = rows(demo, f"SELECT DISTINCT ServiceName, ServiceCategory, ServiceSubcategory FROM {CU_TABLE}")
     assert all(parents[sub] == cat for _, cat, sub in pairs)

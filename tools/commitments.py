@@ -6,11 +6,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import contract_commitment
+from tools.catalog import Dataset, stored
 from tools.context import ToolContext
 from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
 from tools.filters import ToolInput
-from tools.records import ContractCommitmentRecord, RowFormat, columns_field, row_format_field, shape_rows
+from tools.records import (
+    ContractCommitmentRecord,
+    RowFormat,
+    columns_field,
+    focus_version_field,
+    row_format_field,
+    shape_rows,
+    version_of,
+)
 from tools.source import CommitmentFilters, Completeness
 from tools.spec import READ_ONLY, RestRoute, ToolSpec
 
@@ -30,7 +38,8 @@ class ListContractCommitmentsInput(ToolInput):
         ),
     ] = None
     contractId: Annotated[str | None, Field(description="ContractId equals this.")] = None
-    columns: columns_field(contract_commitment()) = None  # type: ignore[valid-type]
+    columns: columns_field(stored(Dataset.CONTRACT_COMMITMENT)) = None  # type: ignore[valid-type]
+    focusVersion: focus_version_field() = None  # type: ignore[valid-type]
     rowFormat: row_format_field() = None  # type: ignore[valid-type]
     pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
     pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
@@ -63,13 +72,14 @@ async def list_contract_commitments(
         scope=ctx.scope,
     )
     columns = tuple(args.columns) if args.columns else None
+    version = version_of(args.focusVersion)
     envelope = await list_page(
         ctx,
         tool="listcontractcommitments",
-        walk=filters.as_params(),
+        walk=filters.as_params() | {"focusVersion": version},
         page_token=args.pageToken,
         requested_size=args.pageSize,
-        fetch=lambda cursor, size: ctx.source.list_contract_commitments(filters, cursor, size, columns),
+        fetch=lambda cursor, size: ctx.source.list_contract_commitments(filters, cursor, size, columns, version),
         completeness=_whole_dataset,
     )
     return ListContractCommitmentsOutput.model_construct(
@@ -81,9 +91,10 @@ LIST = ToolSpec(
     name="listcontractcommitments",
     title="List FOCUS contract commitments",
     description=(
-        "List FOCUS 1.3 Contract Commitment rows (13 columns: the contract, the commitment's category Spend or "
-        "Usage, its cost in BillingCurrency or quantity in ContractCommitmentUnit, and its period, start "
-        "inclusive, end exclusive). commitmentDiscountId matches ContractCommitmentId; billingAccountId keeps "
+        "List FOCUS Contract Commitment rows (FOCUS 1.3's 13 columns: the contract, the commitment's category "
+        "Spend or Usage, its cost in BillingCurrency or quantity in ContractCommitmentUnit, and its period, start "
+        "inclusive, end exclusive; with focusVersion 1.4, all 30 columns of 1.4, e.g. lifecycle status, payment "
+        "model, applicability). commitmentDiscountId matches ContractCommitmentId; billingAccountId keeps "
         "commitments applied to or bought by that account's Cost and Usage rows; contractId matches ContractId. "
         "Paginated like listcostandusage. To measure usage against a commitment, list Cost and Usage rows and "
         "sum the ContractApplied elements for its ContractCommitmentId."

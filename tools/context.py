@@ -45,6 +45,8 @@ class ExportRequest:
     idempotency_key: str | None = None
     # Only these Cost and Usage columns, in this order (None: all).
     columns: tuple[str, ...] | None = None
+    # The FOCUS version of the files' columns.
+    focus_version: str = "1.3"
 
 
 class Exports(Protocol):

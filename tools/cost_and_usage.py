@@ -6,17 +6,26 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import cost_and_usage as cost_and_usage_catalog
+from tools.catalog import Dataset, stored
 from tools.context import ToolContext
 from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
 from tools.filters import CostAndUsageFilters
-from tools.records import CostAndUsageRecord, RowFormat, columns_field, row_format_field, shape_rows
+from tools.records import (
+    CostAndUsageRecord,
+    RowFormat,
+    columns_field,
+    focus_version_field,
+    row_format_field,
+    shape_rows,
+    version_of,
+)
 from tools.source import Completeness
 from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
 
 
 class ListCostAndUsageInput(CostAndUsageFilters):
-    columns: columns_field(cost_and_usage_catalog()) = None  # type: ignore[valid-type]
+    columns: columns_field(stored(Dataset.COST_AND_USAGE)) = None  # type: ignore[valid-type]
+    focusVersion: focus_version_field() = None  # type: ignore[valid-type]
     rowFormat: row_format_field() = None  # type: ignore[valid-type]
     pageSize: Annotated[int | None, Field(ge=1, description=PAGE_SIZE_HELP)] = None
     pageToken: Annotated[str | None, Field(description=PAGE_TOKEN_HELP)] = None
@@ -37,13 +46,14 @@ class ListCostAndUsageOutput(BaseModel):
 async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> ListCostAndUsageOutput:
     filters = args.cost_filters(ctx.scope)
     columns = tuple(args.columns) if args.columns else None
+    version = version_of(args.focusVersion)
     envelope = await list_page(
         ctx,
         tool="listcostandusage",
-        walk=filters.as_params(),
+        walk=filters.as_params() | {"focusVersion": version},
         page_token=args.pageToken,
         requested_size=args.pageSize,
-        fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size, columns),
+        fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size, columns, version),
         completeness=lambda: ctx.source.completeness(filters),
     )
     return ListCostAndUsageOutput.model_construct(
@@ -55,9 +65,10 @@ LIST = ToolSpec(
     name="listcostandusage",
     title="List FOCUS cost and usage rows",
     description=(
-        "List FOCUS 1.3 Cost and Usage rows (all 65 columns, exact FOCUS column IDs, or just those named in "
-        "columns) matching the filters, one page at a time. Ask for the columns you need (e.g. ChargePeriodStart, "
-        "ServiceName, ChargeCategory, EffectiveCost, BillingCurrency): a full row is ~2 KB, mostly nulls. "
+        "List FOCUS Cost and Usage rows (all 65 columns of FOCUS 1.3, or of 1.4 with focusVersion 1.4; exact "
+        "FOCUS column IDs, or just those named in columns) matching the filters, one page at a time. Ask for the "
+        "columns you need (e.g. ChargePeriodStart, ServiceName, ChargeCategory, EffectiveCost, BillingCurrency): "
+        "a full row is ~2 KB, mostly nulls. "
         "billingPeriodStart (inclusive) and billingPeriodEnd (exclusive) filter on BillingPeriodStart; "
         "chargePeriodStart / chargePeriodEnd on ChargePeriodStart (when the usage happened); providerName matches "
         "ServiceProviderName; region matches RegionId; tag takes KEY=VALUE; all matches are exact and "

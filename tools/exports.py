@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import cost_and_usage
+from tools.catalog import Dataset, stored
 from tools.context import ExportRequest, ToolContext
 from tools.envelope import AppliedScope, applied_scope
 from tools.filters import CostAndUsageFilters, ToolInput
-from tools.records import columns_field
+from tools.records import columns_field, focus_version_field, version_of
 from tools.spec import MONEY, Hints, RestRoute, ToolSpec
 
 JobStatus = Literal["Pending", "Processing", "Complete", "Failed", "Expired"]
@@ -35,7 +35,8 @@ class ExportCostAndUsageInput(CostAndUsageFilters):
     includeContractCommitments: Annotated[
         bool, Field(description="Also write the Contract Commitment dataset as a second file.")
     ] = False
-    columns: columns_field(cost_and_usage()) = None  # type: ignore[valid-type]
+    columns: columns_field(stored(Dataset.COST_AND_USAGE)) = None  # type: ignore[valid-type]
+    focusVersion: focus_version_field() = None  # type: ignore[valid-type]
 
 
 class GetExportStatusInput(ToolInput):
@@ -91,6 +92,7 @@ async def export_cost_and_usage(args: ExportCostAndUsageInput, ctx: ToolContext)
             format=args.format,
             include_contract_commitments=args.includeContractCommitments,
             columns=tuple(args.columns) if args.columns else None,
+            focus_version=version_of(args.focusVersion),
             owner=ctx.principal,
             request=request,
             idempotency_key=ctx.idempotency_key,
@@ -110,7 +112,8 @@ EXPORT = ToolSpec(
         "Start a background export of the Cost and Usage rows matching the filters (the same filters as "
         "listcostandusage) to a file: csv, parquet or json (JSON Lines, one record per line). Returns a jobId "
         "at once; poll getcostandusageexportstatus with it until status is Complete (then use downloadUrl) or "
-        "Failed (see error). includeContractCommitments adds the Contract Commitment dataset as a second file. " + MONEY
+        "Failed (see error). includeContractCommitments adds the Contract Commitment dataset as a second file. "
+        "focusVersion 1.4 writes both files in FOCUS 1.4's columns. " + MONEY
     ),
     input_model=ExportCostAndUsageInput,
     output_model=ExportJob,

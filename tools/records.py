@@ -1,5 +1,5 @@
-"""The records of the two FOCUS 1.3 datasets: models generated from the catalog (one field per column),
-and the ``columns`` choice that narrows them."""
+"""The records of the FOCUS datasets: models generated from the catalog (one field per column of every
+served version), the ``focusVersion`` choice of row shape, and the ``columns`` choice that narrows them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
+from tools.catalog import DEFAULT_VERSION, Catalog, Dataset, DataType, columns_at, stored
 
 _PY_TYPES: dict[DataType, Any] = {
     DataType.STRING: str | None,
@@ -19,17 +19,45 @@ _PY_TYPES: dict[DataType, Any] = {
 }
 
 
-def _record_model(name: str, catalog: Catalog) -> type[BaseModel]:
+def _versions_note(dataset: Dataset, column_id: str) -> str:
+    """Which served row shapes carry a column, when not all of them do."""
+    shapes = [v for v in ("1.3", "1.4") if column_id in columns_at(dataset, v)]
+    if dataset in (Dataset.BILLING_PERIOD, Dataset.INVOICE_DETAIL) or len(shapes) == 2:
+        return ""
+    if shapes == ["1.4"]:
+        return " FOCUS 1.4 rows only (focusVersion 1.4)."
+    return " FOCUS 1.3 rows only: removed in 1.4 (for rows loaded from 1.4 files it is derived, see getschemametadata)."
+
+
+def record_model(name: str, dataset: Dataset) -> type[BaseModel]:
+    """A row of ``dataset`` in any served shape: every column of the store's layout, each optional."""
     fields: dict[str, Any] = {}
-    for column in catalog.columns:
+    for column in stored(dataset).columns:
         extra = " Deprecated in FOCUS 1.3." if column.deprecated else ""
         unit = " UTC, YYYY-MM-DDTHH:MM:SSZ." if column.data_type is DataType.DATETIME else ""
-        fields[column.id] = (_PY_TYPES[column.data_type], Field(None, description=column.description + unit + extra))
+        text = column.description + unit + extra + _versions_note(dataset, column.id)
+        fields[column.id] = (_PY_TYPES[column.data_type], Field(None, description=text))
     return create_model(name, __config__=ConfigDict(extra="allow"), **fields)
 
 
-CostAndUsageRecord = _record_model("CostAndUsageRecord", cost_and_usage())
-ContractCommitmentRecord = _record_model("ContractCommitmentRecord", contract_commitment())
+CostAndUsageRecord = record_model("CostAndUsageRecord", Dataset.COST_AND_USAGE)
+ContractCommitmentRecord = record_model("ContractCommitmentRecord", Dataset.CONTRACT_COMMITMENT)
+
+FocusVersion = Literal["1.3", "1.4"]
+FOCUS_VERSION_HELP = (
+    "The FOCUS version of the rows: 1.3 (the default; rows loaded from 1.4 files carry ProviderName and "
+    "PublisherName derived from ServiceProviderName and HostProviderName) or 1.4 (1.4's columns: no ProviderName "
+    "or PublisherName, with CommitmentProgramEligibilityDetails and InvoiceDetailId; Contract Commitment rows "
+    "with all 30 columns; null where a row was loaded from an older file). Page tokens are bound to it."
+)
+
+
+def focus_version_field() -> Any:
+    return Annotated[FocusVersion | None, Field(description=FOCUS_VERSION_HELP)]
+
+
+def version_of(requested: str | None) -> str:
+    return requested or DEFAULT_VERSION
 
 
 # What answers most questions about spend, in the order a person reads a row: the default an agent is

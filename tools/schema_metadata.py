@@ -1,4 +1,5 @@
-"""``getschemametadata``: the FOCUS 1.3 columns of both datasets, the FOCUS metadata sections, what is loaded."""
+"""``getschemametadata``: the columns of every dataset in one FOCUS version (1.3 by default, or 1.4), the
+FOCUS metadata sections, and what is loaded (row counts, periods, the versions the rows came from)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,29 @@ from tools.context import ToolContext
 from tools.envelope import AppliedScope, applied_scope
 from tools.filters import ToolInput
 from tools.instants import format_instant
+from tools.records import focus_version_field, version_of
 from tools.spec import READ_ONLY, RestRoute, ToolSpec
 
 GENERATOR_NAME = "focus-api"
-CU_INSTANCE_ID = "focus-api-cost-and-usage"
-CC_INSTANCE_ID = "focus-api-contract-commitment"
+DatasetId = Literal["CostAndUsage", "ContractCommitment", "BillingPeriod", "InvoiceDetail"]
+# How the 1.3 row shape fills the columns FOCUS 1.4 removed, for rows loaded from 1.4 files.
+DERIVED = {
+    "ProviderName": "for rows loaded from FOCUS 1.4 files: HostProviderName, or ServiceProviderName where no host "
+    "is named",
+    "PublisherName": "for rows loaded from FOCUS 1.4 files: ServiceProviderName",
+}
+
+
+def instance_id(dataset: catalog.Dataset) -> str:
+    return "focus-api-" + dataset.label.lower().replace(" ", "-")
 
 
 class GetSchemaMetadataInput(ToolInput):
-    pass
+    focusVersion: focus_version_field() = None  # type: ignore[valid-type]
 
 
 class ColumnInfo(BaseModel):
-    dataset: Literal["CostAndUsage", "ContractCommitment"]
+    dataset: DatasetId
     name: str
     displayName: str
     dataType: str
@@ -35,10 +46,12 @@ class ColumnInfo(BaseModel):
     numericPrecision: int | None = None
     numberScale: int | None = None
     custom: bool = False
+    introducedIn: str | None = None
+    derivedFrom: str | None = Field(None, description="How the column is filled where its source file lacks it.")
 
 
 class DatasetInfo(BaseModel):
-    id: Literal["CostAndUsage", "ContractCommitment"]
+    id: DatasetId
     name: str
     datasetInstanceId: str
     columnCount: int
@@ -56,9 +69,15 @@ class LoadedInfo(BaseModel):
     origin: str = Field(description="Where the data comes from: the embedded store or an upstream FOCUS API.")
     loads: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Load history, newest first: per file its rows, what was normalised (column, kind, count, first "
-        "example) and rows quarantined. Empty for callers limited to some accounts.",
+        description="Load history, newest first: per file its rows, FOCUS version, what was normalised (column, "
+        "kind, count, first example), the columns it left out (absentColumns) and rows quarantined. Empty for "
+        "callers limited to some accounts.",
     )
+    costAndUsageRowsByFocusVersion: dict[str, int] = Field(
+        default_factory=dict, description="Cost and Usage rows by the FOCUS version of the file they were loaded from."
+    )
+    billingPeriodRows: int = 0
+    invoiceDetailRows: int = 0
 
 
 class SchemaMetadataOutput(BaseModel):
@@ -74,9 +93,13 @@ class SchemaMetadataOutput(BaseModel):
     appliedScope: AppliedScope | None = None
 
 
-def _columns(stats_custom: dict[str, list[str]]) -> list[ColumnInfo]:
+def datasets_of(version: str) -> list[catalog.Dataset]:
+    return [d for d in catalog.Dataset if version in catalog.DATASET_VERSIONS[d]]
+
+
+def _columns(stats_custom: dict[str, list[str]], version: str) -> list[ColumnInfo]:
     out = []
-    for cat in (catalog.cost_and_usage(), catalog.contract_commitment()):
+    for cat in (catalog.columns_at(d, version) for d in datasets_of(version)):
         dataset = cat.dataset.value
         for c in cat.columns:
             decimal = c.data_type is catalog.DataType.DECIMAL
@@ -93,6 +116,8 @@ def _columns(stats_custom: dict[str, list[str]]) -> list[ColumnInfo]:
                     description=c.description,
                     numericPrecision=38 if decimal else None,
                     numberScale=18 if decimal else None,
+                    introducedIn=c.introduced_in,
+                    derivedFrom=DERIVED.get(c.id) if cat.dataset is catalog.Dataset.COST_AND_USAGE else None,
                 )
             )
         for name in stats_custom.get(dataset, []):
@@ -113,16 +138,6 @@ def _columns(stats_custom: dict[str, list[str]]) -> list[ColumnInfo]:
     return out
 
 
-_INSTANCES = (
-    {"DatasetInstanceId": CU_INSTANCE_ID, "DatasetInstanceName": "Cost and Usage", "FocusDatasetId": "CostAndUsage"},
-    {
-        "DatasetInstanceId": CC_INSTANCE_ID,
-        "DatasetInstanceName": "Contract Commitment",
-        "FocusDatasetId": "ContractCommitment",
-    },
-)
-
-
 def _definition(c: ColumnInfo) -> dict[str, Any]:
     """A column as the FOCUS metadata Schema section's ColumnDefinition states it."""
     d: dict[str, Any] = {"ColumnName": c.name, "DataType": c.dataType}
@@ -138,10 +153,13 @@ def _definition(c: ColumnInfo) -> dict[str, Any]:
 
 
 def _focus_metadata(
-    columns: list[ColumnInfo], created: str | None, version: str, periods: list[dict[str, Any]]
+    columns: list[ColumnInfo], created: str | None, version: str, periods: list[dict[str, Any]], focus_version: str
 ) -> dict[str, Any]:
-    """The FOCUS 1.3 metadata sections (DataGenerator, DatasetInstance, Recency, Schema)."""
-    instances = [dict(i) for i in _INSTANCES]
+    """The FOCUS metadata sections (DataGenerator, DatasetInstance, Recency, Schema) of ``focus_version``."""
+    instances = [
+        {"DatasetInstanceId": instance_id(d), "DatasetInstanceName": d.label, "FocusDatasetId": d.value}
+        for d in datasets_of(focus_version)
+    ]
     sectors = [
         {
             "TimeSectorStart": p["billingPeriodStart"],
@@ -156,23 +174,26 @@ def _focus_metadata(
         "DatasetInstance": instances,
         "Recency": [
             {
-                "DatasetInstanceId": CU_INSTANCE_ID,
+                "DatasetInstanceId": instances[0]["DatasetInstanceId"],
                 "DatasetInstanceLastUpdated": created,
                 "RecencyLastUpdated": created,
                 "TimeSectors": sectors,
             },
-            {
-                "DatasetInstanceId": CC_INSTANCE_ID,
-                "DatasetInstanceComplete": True,
-                "DatasetInstanceLastUpdated": created,
-                "RecencyLastUpdated": created,
-            },
+            *(
+                {
+                    "DatasetInstanceId": i["DatasetInstanceId"],
+                    "DatasetInstanceComplete": True,
+                    "DatasetInstanceLastUpdated": created,
+                    "RecencyLastUpdated": created,
+                }
+                for i in instances[1:]
+            ),
         ],
         "Schema": [
             {
                 "SchemaId": f"{instance['DatasetInstanceId']}-v{version}",
                 "DatasetInstanceId": instance["DatasetInstanceId"],
-                "FocusVersion": "1.3",
+                "FocusVersion": focus_version,
                 "CreationDate": created,
                 "DataGeneratorVersion": version,
                 "ColumnDefinition": [_definition(c) for c in columns if c.dataset == instance["FocusDatasetId"]],
@@ -183,31 +204,31 @@ def _focus_metadata(
 
 
 async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) -> SchemaMetadataOutput:
+    version = version_of(args.focusVersion)
     stats = await ctx.source.stats(ctx.scope)
     state = await ctx.data_state()
-    columns = _columns(stats.custom_columns)
+    columns = _columns(stats.custom_columns, version)
     updated = format_instant(state.last_updated)
-    cu_columns = sum(1 for c in columns if c.dataset == "CostAndUsage")
+    rows = {
+        catalog.Dataset.COST_AND_USAGE: stats.cost_and_usage_rows,
+        catalog.Dataset.CONTRACT_COMMITMENT: stats.contract_commitment_rows,
+        catalog.Dataset.BILLING_PERIOD: stats.billing_period_rows,
+        catalog.Dataset.INVOICE_DETAIL: stats.invoice_detail_rows,
+    }
     return SchemaMetadataOutput(
-        focusVersion="1.3",
+        focusVersion=version,
         dataGeneratorName=GENERATOR_NAME,
         dataGeneratorVersion=ctx.generator_version,
         columns=columns,
         datasets=[
             DatasetInfo(
-                id="CostAndUsage",
-                name="Cost and Usage",
-                datasetInstanceId=CU_INSTANCE_ID,
-                columnCount=cu_columns,
-                rowCount=stats.cost_and_usage_rows,
-            ),
-            DatasetInfo(
-                id="ContractCommitment",
-                name="Contract Commitment",
-                datasetInstanceId=CC_INSTANCE_ID,
-                columnCount=len(columns) - cu_columns,
-                rowCount=stats.contract_commitment_rows,
-            ),
+                id=d.value,
+                name=d.label,
+                datasetInstanceId=instance_id(d),
+                columnCount=sum(1 for c in columns if c.dataset == d.value),
+                rowCount=rows[d],
+            )
+            for d in datasets_of(version)
         ],
         loaded=LoadedInfo(
             demo=stats.demo,
@@ -219,8 +240,11 @@ async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) ->
             dataLastUpdated=updated,
             origin=stats.origin + (" (demo data)" if stats.demo else ""),
             loads=stats.loads,
+            costAndUsageRowsByFocusVersion=stats.rows_by_focus_version,
+            billingPeriodRows=stats.billing_period_rows,
+            invoiceDetailRows=stats.invoice_detail_rows,
         ),
-        metadata=_focus_metadata(columns, updated, ctx.generator_version, stats.billing_periods),
+        metadata=_focus_metadata(columns, updated, ctx.generator_version, stats.billing_periods, version),
         appliedScope=applied_scope(ctx),
     )
 
@@ -229,10 +253,13 @@ SPEC = ToolSpec(
     name="getschemametadata",
     title="Get FOCUS schema metadata",
     description=(
-        "Describe the data this server holds: FOCUS version 1.3, every column of both datasets (data type, "
-        "feature level, nullability, allowed values, deprecation), the FOCUS metadata sections (DataGenerator, "
-        "DatasetInstance, Recency, Schema), and what is loaded: row counts, billing periods, providers and "
-        "billing currencies (and whether it is demo data). Call this first to learn valid filter values."
+        "Describe the data this server holds: every column of every dataset of one FOCUS version (1.3 by default: "
+        "Cost and Usage and Contract Commitment; focusVersion 1.4 adds Billing Period and Invoice Detail) with "
+        "data type, feature level, nullability, allowed values, deprecation and how a column is derived where a "
+        "file lacks it; the FOCUS metadata sections (DataGenerator, DatasetInstance, Recency, Schema); and what "
+        "is loaded: row counts, billing periods, providers, billing currencies, Cost and Usage rows by the FOCUS "
+        "version of their file, and the load history (whether it is demo data). Call this first to learn valid "
+        "filter values."
     ),
     input_model=GetSchemaMetadataInput,
     output_model=SchemaMetadataOutput,

@@ -155,21 +155,36 @@ class Stats:
     origin: str
     # The latest loads with what each normalised and quarantined (newest first; empty for scoped callers).
     loads: list[dict[str, Any]] = field(default_factory=list)
+    # Cost and Usage rows by the FOCUS version of the file they came from (a store mixes versions).
+    rows_by_focus_version: dict[str, int] = field(default_factory=dict)
+    billing_period_rows: int = 0
+    invoice_detail_rows: int = 0
 
 
 class Source(Protocol):
-    """A FOCUS 1.3 data source."""
+    """A FOCUS data source (rows served in FOCUS 1.3 or 1.4 columns)."""
 
     async def data_state(self) -> DataState: ...
 
     async def list_cost_and_usage(
-        self, filters: CostFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+        self,
+        filters: CostFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
     ) -> Page:
-        """One page of rows; with ``columns``, only those (catalog or loaded x_ columns), in that order."""
+        """One page of rows in FOCUS ``version``'s columns; with ``columns``, only those (columns of that
+        version or loaded x_ columns), in that order."""
         ...
 
     async def list_contract_commitments(
-        self, filters: CommitmentFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+        self,
+        filters: CommitmentFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
     ) -> Page: ...
 
     async def completeness(self, filters: CostFilters) -> Completeness: ...

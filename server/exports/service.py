@@ -235,7 +235,9 @@ class ExportService:
             (
                 "CostAndUsage",
                 "cost-and-usage",
-                lambda p: self.writer.cost_and_usage(request.filters, request.format, p, stop, request.columns),
+                lambda p: self.writer.cost_and_usage(
+                    request.filters, request.format, p, stop, request.columns, request.focus_version
+                ),
             )
         ]
         if request.include_contract_commitments:
@@ -244,7 +246,9 @@ class ExportService:
                 (
                     "ContractCommitment",
                     "contract-commitment",
-                    lambda p: self.writer.contract_commitments(commitments, request.format, p, stop),
+                    lambda p: self.writer.contract_commitments(
+                        commitments, request.format, p, stop, request.focus_version
+                    ),
                 )
             )
         files = []

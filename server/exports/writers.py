@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from server.sources import sql
 from server.sources.duckdb_source import DuckDBSource
 from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, literal, quote
-from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
+from tools.catalog import Catalog, Dataset, DataType, columns_at
 from tools.errors import Unavailable
 from tools.source import CommitmentFilters, CostFilters, ExportFormat
 
@@ -165,15 +165,21 @@ class StoreWriter:
         path: Path,
         should_stop: ShouldStop,
         columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
     ) -> WriteResult:
         with self.source.store.open_cursor() as cur:
             where, params = sql.cost_where(filters)
-            catalog = cost_and_usage()
+            catalog = columns_at(Dataset.COST_AND_USAGE, version)
             names = sql.chosen_columns(catalog, self.source.custom_columns(cur, "CostAndUsage"), columns)
             return write_query(cur, catalog, names, CU_TABLE, where, params, fmt, path, should_stop)
 
     def contract_commitments(
-        self, filters: CommitmentFilters, fmt: ExportFormat, path: Path, should_stop: ShouldStop
+        self,
+        filters: CommitmentFilters,
+        fmt: ExportFormat,
+        path: Path,
+        should_stop: ShouldStop,
+        version: str = "1.3",
     ) -> WriteResult:
         with self.source.store.open_cursor() as cur:
             allowed = self.source.allowed_commitments(cur, filters)
@@ -182,5 +188,5 @@ class StoreWriter:
             if allowed is not None:
                 where.append("list_contains(?, ContractCommitmentId)")
                 params.append(allowed)
-            catalog = contract_commitment()
+            catalog = columns_at(Dataset.CONTRACT_COMMITMENT, version)
             return write_query(cur, catalog, list(catalog.ids), CC_TABLE, where, params, fmt, path, should_stop)

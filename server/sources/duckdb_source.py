@@ -20,8 +20,8 @@ import duckdb
 
 from server.sources import sql, summary_sql
 from server.store.db import Store
-from server.store.schema import CU_TABLE
-from tools.catalog import DataType, contract_commitment, cost_and_usage
+from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
+from tools.catalog import Dataset, DataType, columns_at, stored
 from tools.errors import InvalidPageToken, QueryTimeout
 from tools.source import (
     CommitmentFilters,
@@ -38,8 +38,8 @@ from tools.source import (
 )
 
 T = TypeVar("T")
-_CU_JSON = frozenset(c.id for c in cost_and_usage().of_type(DataType.JSON))
-_CC_JSON = frozenset(c.id for c in contract_commitment().of_type(DataType.JSON))
+_CU_JSON = frozenset(c.id for c in stored(Dataset.COST_AND_USAGE).of_type(DataType.JSON))
+_CC_JSON = frozenset(c.id for c in stored(Dataset.CONTRACT_COMMITMENT).of_type(DataType.JSON))
 
 
 def _parse_json(value: Any) -> Any:
@@ -182,13 +182,19 @@ class DuckDBSource:
         return total
 
     async def list_cost_and_usage(
-        self, filters: CostFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+        self,
+        filters: CostFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
     ) -> Page:
         after = _cursor_int(cursor)
+        catalog = columns_at(Dataset.COST_AND_USAGE, version)
 
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
-            version = self._version(cur)
-            names = sql.chosen_columns(cost_and_usage(), self.custom_columns(cur, "CostAndUsage"), columns)
+            data_version = self._version(cur)
+            names = sql.chosen_columns(catalog, self.custom_columns(cur, "CostAndUsage"), columns)
             ids_query, ids_params = sql.page_ids_query(filters, after, limit)
             ids = cur.execute(ids_query, ids_params).fetchall()
             rows: list[Row] = []
@@ -201,7 +207,7 @@ class DuckDBSource:
             rows = rows[:limit]
             cursors = [str(row.pop("_row_id")) for row in rows]
             next_cursor = cursors[-1] if more and rows else None
-            return Page(rows, next_cursor, self._total(cur, version, filters), cursors)
+            return Page(rows, next_cursor, self._total(cur, data_version, filters), cursors)
 
         page: Page = await self._query(run)
         return page
@@ -298,13 +304,19 @@ class DuckDBSource:
         return sorted(ids)
 
     async def list_contract_commitments(
-        self, filters: CommitmentFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+        self,
+        filters: CommitmentFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
     ) -> Page:
         after = _cursor_int(cursor)
+        catalog = columns_at(Dataset.CONTRACT_COMMITMENT, version)
 
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
             allowed = self.allowed_commitments(cur, filters)
-            names = sql.chosen_columns(contract_commitment(), [], columns)
+            names = sql.chosen_columns(catalog, [], columns)
             query, params = sql.commitments_query(
                 allowed, filters.contract_commitment_id, filters.contract_id, after, limit, names
             )
@@ -343,6 +355,11 @@ class DuckDBSource:
             allowed = self.allowed_commitments(cur, CommitmentFilters(scope=scope))
             cc_sql, cc_params = sql.commitments_query(allowed, None, None, None, None)
             cc = cur.execute(f"SELECT count(*) FROM ({cc_sql})", cc_params).fetchone()
+            by_version = cur.execute(
+                f"SELECT l.focus_version, count(*) FROM {CU_TABLE} JOIN loads l ON _load_id = l.load_id"
+                f"{sql.where_sql(where)} GROUP BY 1 ORDER BY 1",
+                params,
+            ).fetchall()
             return Stats(
                 demo=self.store.get_meta("demo", cur) == "true",
                 cost_and_usage_rows=sum(int(p[2]) for p in periods),
@@ -359,10 +376,30 @@ class DuckDBSource:
                 },
                 origin="embedded DuckDB store",
                 loads=self._load_history(cur) if scope.unrestricted else [],
+                rows_by_focus_version={str(v): int(n) for v, n in by_version},
+                billing_period_rows=self._count_visible(cur, BP_TABLE, scope, base),
+                invoice_detail_rows=self._count_visible(cur, ID_TABLE, scope, base),
             )
 
         result: Stats = await self._query(run)
         return result
+
+    @staticmethod
+    def _count_visible(cur: duckdb.DuckDBPyConnection, table: str, scope: Scope, cost_rows: str) -> int:
+        """Billing Period rows of issuers the caller sees Cost and Usage rows of; Invoice Detail rows of the
+        caller's billing accounts (none for a sub-account scope: an invoice covers its whole account)."""
+        where, params = sql.scope_clauses(scope)
+        if table == BP_TABLE:
+            visible = (
+                "" if scope.unrestricted else f" WHERE InvoiceIssuerName IN (SELECT InvoiceIssuerName {cost_rows})"
+            )
+            query, args = f"SELECT count(*) FROM {table}{visible}", [] if scope.unrestricted else params
+        elif scope.sub_account_ids is not None:
+            return 0
+        else:
+            query, args = f"SELECT count(*) FROM {table}{sql.where_sql(where)}", params
+        row = cur.execute(query, args).fetchone()
+        return int(row[0]) if row else 0
 
     @staticmethod
     def _load_history(cur: duckdb.DuckDBPyConnection, last: int = 20) -> list[dict[str, Any]]:
@@ -389,6 +426,7 @@ class DuckDBSource:
                     "normalised": extra.get("normalised", []),
                     "rejectedRows": extra.get("rejectedRows", 0),
                     "rejectsFile": extra.get("rejectsFile"),
+                    "absentColumns": extra.get("absentColumns", []),
                 }
             )
         return history

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, quote
-from tools.catalog import Catalog, DataType, contract_commitment, cost_and_usage
+from tools.catalog import Catalog, Dataset, DataType, stored
 from tools.errors import InvalidArgument
 from tools.source import Condition, CostFilters, Scope
 
@@ -64,10 +64,19 @@ def where_sql(where: list[str]) -> str:
 
 
 def chosen_columns(catalog: Catalog, custom: list[str], columns: tuple[str, ...] | None) -> list[str]:
-    """The columns an answer carries, in order: every catalog column then the loaded x_ columns, or the
-    caller's ``columns`` (names outside the catalog must be x_ columns of the loaded data)."""
+    """The columns an answer carries, in order: every column of ``catalog`` (one FOCUS version's) then the
+    loaded x_ columns, or the caller's ``columns`` (names outside the version must be loaded x_ columns)."""
     if columns is None:
         return [*catalog.ids, *custom]
+    other_version = [c for c in columns if c not in catalog and c in stored(catalog.dataset)]
+    if other_version:
+        wanted = "1.3" if catalog.version == "1.4" else "1.4"
+        raise InvalidArgument(
+            f"{', '.join(other_version)} {'is not a column' if len(other_version) == 1 else 'are not columns'} of "
+            f"FOCUS {catalog.version} {catalog.dataset.label} rows; ask with focusVersion {wanted}, or leave "
+            f"{'it' if len(other_version) == 1 else 'them'} out",
+            {"field": "columns", "focusVersion": catalog.version, "notInVersion": other_version},
+        )
     missing = [c for c in columns if c not in catalog and c not in custom]
     if missing:
         raise InvalidArgument(
@@ -120,7 +129,7 @@ def page_query(
     if bounds is not None:
         where.append("_row_id BETWEEN ? AND ?")
         params.extend(bounds)
-    select = ", ".join(["_row_id", *output_columns(cost_and_usage(), names)])
+    select = ", ".join(["_row_id", *output_columns(stored(Dataset.COST_AND_USAGE), names)])
     # limit + 1 rows tell whether another page exists without a second query.
     sql = f"SELECT {select} FROM {CU_TABLE}{where_sql(where)} ORDER BY _row_id LIMIT {int(limit) + 1}"
     return sql, params
@@ -174,7 +183,7 @@ def commitments_query(
     if after is not None:
         where.append("_row_id > ?")
         params.append(after)
-    catalog = contract_commitment()
+    catalog = stored(Dataset.CONTRACT_COMMITMENT)
     select = ", ".join(["_row_id", *output_columns(catalog, names or list(catalog.ids))])
     tail = f" ORDER BY _row_id LIMIT {int(limit) + 1}" if limit is not None else " ORDER BY _row_id"
     return f"SELECT {select} FROM {CC_TABLE}{where_sql(where)}{tail}", params

@@ -30,9 +30,11 @@ from typing import Any, TypeVar, overload
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from server.sources import sql
 from server.sources import upstream_contract as contract
 from server.sources.upstream_client import Params, UpstreamClient
 from server.sources.upstream_failures import UpstreamNotFound
+from tools.catalog import DEFAULT_VERSION, Dataset, columns_at, is_custom_column
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
 from tools.filters import query_params
 from tools.pagination import b64url, unb64url
@@ -135,6 +137,19 @@ def _commitment_params(filters: CommitmentFilters) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _in_version(page: Page, dataset: Dataset, version: str, columns: tuple[str, ...] | None) -> Page:
+    """Rows in FOCUS ``version``'s columns. The seed's upstream contract is FOCUS 1.3: its rows seen as 1.4
+    lose ProviderName and PublisherName and carry 1.4's new columns as null, as 1.3 rows of the store do."""
+    catalog = columns_at(dataset, version)
+    if columns is not None:
+        sql.chosen_columns(catalog, [c for c in columns if is_custom_column(c)], columns)  # refuses other versions'
+    if version == DEFAULT_VERSION:
+        return page
+    ids = catalog.ids
+    rows = [{c: row.get(c) for c in ids} | {k: v for k, v in row.items() if is_custom_column(k)} for row in page.rows]
+    return replace(page, rows=rows)
+
+
 def _project(page: Page, columns: tuple[str, ...] | None) -> Page:
     """Only ``columns`` of each row, in that order. Done here, not upstream: the seed's contract has no
     columns parameter, and any FOCUS API must be usable as the upstream. An x_ column the upstream's rows
@@ -186,18 +201,29 @@ class UpstreamSource:
         )
 
     async def list_cost_and_usage(
-        self, filters: CostFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+        self,
+        filters: CostFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = DEFAULT_VERSION,
     ) -> Page:
         require_unscoped(filters.scope)
         page = await self._page("/cost-and-usage", _CU_RECORD, query_params(filters), cursor, limit)
-        return _project(page, columns)
+        return _project(_in_version(page, Dataset.COST_AND_USAGE, version, columns), columns)
 
     async def list_contract_commitments(
-        self, filters: CommitmentFilters, cursor: str | None, limit: int, columns: tuple[str, ...] | None = None
+        self,
+        filters: CommitmentFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = DEFAULT_VERSION,
     ) -> Page:
         require_unscoped(filters.scope)
         params = list(_commitment_params(filters).items())
-        return _project(await self._page("/contract-commitments", _CC_RECORD, params, cursor, limit), columns)
+        page = await self._page("/contract-commitments", _CC_RECORD, params, cursor, limit)
+        return _project(_in_version(page, Dataset.CONTRACT_COMMITMENT, version, columns), columns)
 
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         """The upstream's ``GET /cost-and-usage/summary``, cut to this transport's groups per currency."""
@@ -303,4 +329,7 @@ class UpstreamSource:
             custom_columns=answer.custom_columns(),
             origin=f"upstream FOCUS API at {self.client.config.base_url} (its origin: {origin})",
             loads=loaded.loads,
+            rows_by_focus_version=loaded.costAndUsageRowsByFocusVersion,
+            billing_period_rows=loaded.billingPeriodRows,
+            invoice_detail_rows=loaded.invoiceDetailRows,
         )
