@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from server import logging_setup
 from server.settings import Settings
+from server.store.generations import LEGACY_FILE
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -102,6 +103,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
     from server.store.loader import expand_paths, load_files
 
     settings = _settings(args)
+    # Logs go to stderr (a --json report owns stdout): e.g. that the load waits for another one.
+    logging_setup.configure(settings.log_level, json=settings.log_json)
     try:
         paths = expand_paths(args.paths)
     except FileNotFoundError as exc:
@@ -133,6 +136,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from server.store.demo import generate_demo
 
     settings = _settings(args)
+    logging_setup.configure(settings.log_level, json=settings.log_json)
     store = Store(settings.data_dir, memory_limit=settings.memory_limit)
     try:
         summary = generate_demo(store, rows=args.rows, seed=args.seed)
@@ -212,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir_busy(exc: BaseException) -> bool:
-    """DuckDB refused to open the store because another process holds its lock."""
+    """DuckDB refused to open an earlier release's single-file store because that release's process holds it."""
     import duckdb
 
     return isinstance(exc, duckdb.IOException) and "Conflicting lock" in str(exc)
@@ -226,9 +230,9 @@ def main(argv: list[str] | None = None) -> None:
         if not _data_dir_busy(exc):
             raise
         print(
-            f"focus-api: the data dir is in use by another process ({exc}). One process at a time may open a "
-            "data dir: stop the running `focus-api serve`/`stdio` (or the desktop client that started it), "
-            "or pass another --data-dir.",
+            f"focus-api: this data dir's {LEGACY_FILE} is open in a process of an earlier focus-api release "
+            f"({exc}). Stop that `focus-api serve`/`stdio` (or the desktop client that started it) once: the "
+            "data dir then moves to the live store layout, which any number of processes share.",
             file=sys.stderr,
         )
         code = 2

@@ -1,6 +1,8 @@
 """The process's services, built once from Settings and owned by the lifespan: store, source, exports.
 
-Transports call tools through ``server.pipeline.Pipeline`` over these services.
+The store is the data dir's live store (``server.store.db.LiveStore``): any number of ``serve`` and ``stdio``
+processes share a data dir while ``focus-api load`` writes to it. Transports call tools through
+``server.pipeline.Pipeline`` over these services.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from server.exports.writers import StoreWriter
 from server.limits import RateLimiter
 from server.settings import Settings
 from server.sources.duckdb_source import DuckDBSource
-from server.store.db import Store
+from server.store.db import LiveStore, Store
+from server.store.processes import ProcessLock
 from tools.pagination import PageTokens
 from tools.source import Source
 
@@ -27,7 +30,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Services:
     settings: Settings
-    store: Store | None  # None in upstream mode: no store is opened
+    store: LiveStore | None  # None in upstream mode: no store is opened
     source: Source
     exports: ExportBackend
     tokens: PageTokens
@@ -44,17 +47,28 @@ class Services:
 SERVE_MEMORY_LIMIT = "384MB"
 
 
-def open_store(settings: Settings) -> Store:
-    return Store(settings.data_dir, memory_limit=settings.memory_limit or SERVE_MEMORY_LIMIT)
+def open_store(settings: Settings) -> LiveStore:
+    return LiveStore(settings.data_dir, memory_limit=settings.memory_limit or SERVE_MEMORY_LIMIT)
 
 
-def ensure_data(store: Store, settings: Settings) -> None:
-    """A fresh install serves something real at once: load the demo set into an empty store."""
-    if store.is_empty():
-        from server.store.demo import generate_demo
+def ensure_data(store: LiveStore, settings: Settings) -> None:
+    """A fresh install serves something real at once: load the demo set into an empty store.
 
-        log.info("empty data dir: loading the demo dataset", rows=settings.demo_rows, data_dir=str(settings.data_dir))
-        generate_demo(store, rows=settings.demo_rows)
+    Checked again under the writers' lock: two processes starting on one empty data dir load it once.
+    """
+    if not store.is_empty():
+        return
+    from server.store.demo import generate_demo
+
+    writer = Store(settings.data_dir, memory_limit=settings.memory_limit)
+    try:
+        if writer.is_empty():
+            log.info(
+                "empty data dir: loading the demo dataset", rows=settings.demo_rows, data_dir=str(settings.data_dir)
+            )
+            generate_demo(writer, rows=settings.demo_rows)
+    finally:
+        writer.close()
 
 
 @asynccontextmanager
@@ -69,6 +83,7 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
         return
     # Opening DuckDB reads the database file (and may replay its WAL): not on the event loop.
     store = await anyio.to_thread.run_sync(open_store, settings)
+    process = ProcessLock(settings.data_dir)
     source: DuckDBSource | None = None
     try:
         if load_demo:
@@ -77,8 +92,9 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
             store, max_concurrency=settings.query_threads, query_timeout=settings.query_timeout_seconds
         )
         exports = ExportService(
-            store,
+            settings.data_dir,
             StoreWriter(source),
+            process_id=process.id,
             concurrency=settings.export_concurrency,
             ttl_seconds=settings.export_ttl_seconds,
             per_principal=settings.exports_per_principal,
@@ -97,6 +113,7 @@ async def running_services(settings: Settings, *, load_demo: bool = True) -> Asy
             if source is not None:
                 await source.drain()
             await anyio.to_thread.run_sync(store.close)
+            process.close()
 
 
 @asynccontextmanager

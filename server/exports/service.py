@@ -27,7 +27,8 @@ import structlog
 
 from server.exports.jobs import UNFINISHED, JobTable
 from server.exports.writers import ExportCancelled, StoreWriter, WriteResult
-from server.store.db import Store, utc_now
+from server.store.db import utc_now
+from server.store.processes import is_alive
 from tools.context import ExportRequest, Exports
 from tools.errors import Conflict, FocusApiError, NotFound, RateLimited, Unavailable
 from tools.exports import MEDIA_TYPES, ExportFile, ExportJob
@@ -38,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 SUFFIX = {"csv": "csv", "parquet": "parquet", "json": "jsonl"}
 _EXPIRY_SWEEP_SECONDS = 60
+# How often a wait re-reads a job another process of the data dir runs.
+_POLL_SECONDS = 0.2
 
 
 def file_sha256(path: Path) -> str:
@@ -78,20 +81,22 @@ class ExportService:
 
     def __init__(
         self,
-        store: Store,
+        data_dir: Path,
         writer: StoreWriter,
         *,
+        process_id: str,
         concurrency: int = 2,
         ttl_seconds: int = 86_400,
         per_principal: int = 2,
         queue_limit: int = 16,
     ) -> None:
-        self.jobs = JobTable(store)
+        self.jobs = JobTable(data_dir, process_id)
+        self.data_dir = data_dir
         self.writer = writer
         self.per_principal = per_principal
         self.queue_limit = queue_limit
         self.ttl = timedelta(seconds=ttl_seconds)
-        self.root = store.data_dir / "exports"
+        self.root = data_dir / "exports"
         self._slots = anyio.Semaphore(concurrency)
         self._admission = anyio.Lock()  # check-then-insert of limits and idempotency keys is atomic
         self._stopping = threading.Event()
@@ -101,14 +106,17 @@ class ExportService:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Jobs left unfinished by a crash are Failed, never Complete; their partial files go."""
+        """Jobs a crashed process left unfinished are Failed, never Complete, and their partial files go.
+
+        Only jobs of processes that are gone: another live process of the data dir keeps running its own.
+        """
         self.root.mkdir(exist_ok=True)
-        for job_id in self.jobs.unfinished():
+        for job_id, process_id in self.jobs.unfinished():
+            if is_alive(self.data_dir, process_id):
+                continue
             shutil.rmtree(self.root / job_id, ignore_errors=True)
             error = "interrupted: the server stopped before the export finished; start it again"
             self.jobs.update(job_id, status="Failed", completed_at=utc_now(), error=error)
-        for stray in self.root.glob("*/.*.partial"):
-            stray.unlink(missing_ok=True)
 
     async def run(self, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Recover, then own the background jobs and the expiry sweep until cancelled."""
@@ -186,11 +194,14 @@ class ExportService:
         """The job once it is no longer Pending or Processing, or as it is when ``timeout`` seconds pass."""
         job = await self.status(job_id, owner)
         finished = self._finished.get(job_id)
-        if job.status in UNFINISHED and finished is not None:
-            with anyio.move_on_after(timeout):
+        with anyio.move_on_after(timeout):
+            if job.status in UNFINISHED and finished is not None:
                 await finished.wait()
-            job = await self.status(job_id, owner)
-        return job
+            # A job of another process of the data dir: its record is the only signal there is.
+            while job.status in UNFINISHED and finished is None:
+                await anyio.sleep(_POLL_SECONDS)
+                job = await self.status(job_id, owner)
+        return await self.status(job_id, owner)
 
     @asynccontextmanager
     async def open_download(self, job_id: str, name: str, owner: str) -> AsyncIterator[ExportDownload]:

@@ -19,7 +19,7 @@ import anyio
 import duckdb
 
 from server.sources import sql, summary_sql
-from server.store.db import Store
+from server.store.db import StoreView
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
 from tools.catalog import Dataset, DataType, columns_at, stored
 from tools.errors import InvalidPageToken, QueryTimeout
@@ -98,7 +98,7 @@ def _cursor_int(cursor: str | None) -> int | None:
 class DuckDBSource:
     """FOCUS data from the embedded store."""
 
-    def __init__(self, store: Store, *, max_concurrency: int = 4, query_timeout: float = 30.0) -> None:
+    def __init__(self, store: StoreView, *, max_concurrency: int = 4, query_timeout: float = 30.0) -> None:
         self.store = store
         self.query_timeout = query_timeout
         self._limiter = anyio.CapacityLimiter(max_concurrency)
@@ -121,7 +121,7 @@ class DuckDBSource:
         # The limiter is taken here, not by to_thread: once submitted, ``run`` always executes and
         # closes its cursor, so an abandoned (interrupted) query never leaks one.
         async with self._limiter:
-            cur = self.store.cursor()
+            cur, release = self.store.lease()
             with self._lock:
                 self._inflight += 1
 
@@ -129,7 +129,7 @@ class DuckDBSource:
                 try:
                     return fn(cur)
                 finally:
-                    cur.close()
+                    release()
                     with self._lock:
                         self._inflight -= 1
 

@@ -1,46 +1,123 @@
-"""Opening the DuckDB store: one connection per process, a cursor per thread, and the metadata table.
+"""Opening the DuckDB store: a writer (``Store``: load, demo) or a live reader (``LiveStore``: serve, stdio).
+
+The files are immutable generations under the data dir (``server.store.generations`` says why and how).
+``Store`` takes the writers' lock, starts the next generation as a copy of the current one, and on
+``close`` checkpoints and publishes it when its data or schema changed (otherwise it is discarded).
+``LiveStore`` opens the current generation read-only and moves to a newer one as soon as one is
+published; queries running on the old one finish there (it stays open until its last cursor is done).
 
 DuckDB 2.x refuses (rather than waits) when two threads share one connection, so every worker thread
-takes its own ``cursor()`` of the process-wide connection.
+takes its own cursor of the process-wide connection.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from server.store.generations import LEGACY_FILE, Layout
 from server.store.schema import CC_TABLE, CU_TABLE, ddl
 
-DB_FILE = "focus.duckdb"
+# The single file of earlier releases; benchmarks that copy a store by hand still use this name.
+DB_FILE = LEGACY_FILE
+SCHEMA_KEY = "schema_version"
 
 
-class Store:
-    """The embedded DuckDB database under a data directory."""
+def schema_version() -> str:
+    """A fingerprint of the DDL: a generation made by another release is upgraded before it is served."""
+    return hashlib.sha256("\n".join(ddl()).encode()).hexdigest()[:16]
+
+
+Config = dict[str, str | bool | int | float | list[str]]
+
+
+def _config(tmp: Path, memory_limit: str | None, threads: int | None) -> Config:
+    config: Config = {"temp_directory": str(tmp)}
+    # DuckDB's default (80 % of RAM) let a 10M-row load peak at 9.4 GB; a bounded pool spills instead.
+    config["memory_limit"] = memory_limit or default_memory_limit()
+    if threads:
+        config["threads"] = threads
+    return config
+
+
+def _spill_folder(data_dir: Path) -> Path:
+    """A temp folder of this store object's own: DuckDB names its spill files alike in every instance."""
+    root = data_dir / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+
+
+class StoreView:
+    """What readers and writers share: metadata reads and counts over ``open_cursor``."""
+
+    data_dir: Path
+
+    @contextmanager
+    def open_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def lease(self) -> tuple[duckdb.DuckDBPyConnection, Callable[[], None]]:
+        """A cursor and the function that gives it back (for a cursor closed in another thread)."""
+        stack = ExitStack()
+        cur = stack.enter_context(self.open_cursor())
+        return cur, stack.close
+
+    def get_meta(self, key: str, cur: duckdb.DuckDBPyConnection | None = None) -> str | None:
+        if cur is None:
+            with self.open_cursor() as own:
+                return self.get_meta(key, own)
+        row = cur.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def data_version(self) -> int:
+        """Bumped by every committed change of the data; page tokens are bound to it."""
+        return int(self.get_meta("data_version") or 0)
+
+    def is_empty(self) -> bool:
+        with self.open_cursor() as cur:
+            row = cur.execute(
+                f"SELECT (SELECT count(*) FROM {CU_TABLE}) + (SELECT count(*) FROM {CC_TABLE})"
+            ).fetchone()
+            return row is None or int(row[0]) == 0
+
+
+class Store(StoreView):
+    """A writer of the data dir's store: the next generation, published by ``close`` (see module doc).
+
+    One writer at a time per data dir: opening waits for another writer to close.
+    """
 
     def __init__(self, data_dir: Path, *, memory_limit: str | None = None, threads: int | None = None) -> None:
         self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / "tmp"
-        tmp.mkdir(exist_ok=True)
-        config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(tmp)}
-        # DuckDB's default (80 % of RAM) let a 10M-row load peak at 9.4 GB; a bounded pool spills instead.
-        config["memory_limit"] = memory_limit or default_memory_limit()
-        if threads:
-            config["threads"] = threads
-        self.con = duckdb.connect(str(data_dir / DB_FILE), config=config)
-        # The progress bar prints to stdout, which is the MCP stdio channel.
-        self.con.execute("SET enable_progress_bar = false")
-        for statement in ddl():
-            self.con.execute(statement)
-
-    @property
-    def path(self) -> Path:
-        return self.data_dir / DB_FILE
+        self.layout = Layout(data_dir)
+        self._lock: ExitStack | None = ExitStack()
+        self._lock.enter_context(self.layout.writing())
+        self._tmp = _spill_folder(data_dir)
+        try:
+            self.layout.adopt_legacy()
+            self.layout.collect_garbage()
+            self.path = self.layout.next_path()
+            self.layout.start(self.path)
+            self.con = duckdb.connect(str(self.path), config=_config(self._tmp, memory_limit, threads))
+            # The progress bar prints to stdout, which is the MCP stdio channel.
+            self.con.execute("SET enable_progress_bar = false")
+            for statement in ddl():
+                self.con.execute(statement)
+            self._started = (self.get_meta("data_version"), self.get_meta(SCHEMA_KEY))
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [SCHEMA_KEY, schema_version()])
+        except BaseException:
+            self._abandon()
+            raise
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
@@ -69,22 +146,49 @@ class Store:
             cur.close()
 
     def close(self) -> None:
-        self.con.close()
+        """Publish the generation when its data or schema changed (or it is the first); else discard it."""
+        if self._lock is None:
+            return
+        try:
+            changed = self.layout.current() is None or self._started != (
+                self.get_meta("data_version"),
+                schema_version(),
+            )
+            if changed:
+                self.con.execute("CHECKPOINT")
+            self.con.close()
+            if changed:
+                self.layout.publish(self.path)
+            self.layout.collect_garbage()
+        except BaseException:
+            self._abandon()
+            raise
+        else:
+            self._release()
 
-    # -- metadata -------------------------------------------------------------------------------
+    def _release(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
-    def get_meta(self, key: str, cur: duckdb.DuckDBPyConnection | None = None) -> str | None:
-        row = (cur or self.con).execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return None if row is None else str(row[0])
+    def _abandon(self) -> None:
+        """Nothing of this generation is published: it is deleted, and the lock released."""
+        con = getattr(self, "con", None)
+        if con is not None:
+            with suppress(duckdb.Error):
+                con.close()
+        path = getattr(self, "path", None)
+        if path is not None and path != self.layout.current():
+            for leftover in (path, path.with_name(path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        self._release()
+
+    # -- metadata (writers only) ----------------------------------------------------------------
 
     @staticmethod
     def set_meta(cur: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
         cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
-
-    def data_version(self) -> int:
-        """Bumped by every committed change of the data; page tokens are bound to it."""
-        with self.open_cursor() as cur:
-            return int(self.get_meta("data_version", cur) or 0)
 
     @classmethod
     def bump_data_version(cls, cur: duckdb.DuckDBPyConnection) -> int:
@@ -93,12 +197,96 @@ class Store:
         cls.set_meta(cur, "data_version", str(version))
         return version
 
-    def is_empty(self) -> bool:
-        with self.open_cursor() as cur:
-            row = cur.execute(
-                f"SELECT (SELECT count(*) FROM {CU_TABLE}) + (SELECT count(*) FROM {CC_TABLE})"
-            ).fetchone()
-            return row is None or int(row[0]) == 0
+
+class _Generation:
+    """One open read-only generation and the cursors still using it."""
+
+    def __init__(self, path: Path, config: Config) -> None:
+        self.path = path
+        self.con = duckdb.connect(str(path), read_only=True, config=config)
+        self.con.execute("SET enable_progress_bar = false")
+        self.users = 0
+        self.retired = False
+
+
+class LiveStore(StoreView):
+    """The data dir's current generation, read-only, following every publish (see module doc).
+
+    Before the first generation exists (or when the current one was made by another release) a writer
+    pass creates or upgrades it.
+    """
+
+    def __init__(self, data_dir: Path, *, memory_limit: str | None = None, threads: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.layout = Layout(data_dir)
+        self._tmp = _spill_folder(data_dir)
+        self._config = _config(self._tmp, memory_limit, threads)
+        self._limits = {"memory_limit": memory_limit, "threads": threads}
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._generation = self._open_current()
+
+    def _open_current(self) -> _Generation:
+        """Open what ``CURRENT`` names, creating or upgrading it first when needed."""
+        for _ in range(100):  # a writer may publish (and delete this one) between the read and the open
+            self.layout.prepare()
+            stamp = self.layout.pointer_stamp()
+            path = self.layout.current()
+            if path is None:
+                Store(self.data_dir, **self._limits).close()  # type: ignore[arg-type]
+                continue
+            try:
+                generation = _Generation(path, self._config)
+            except duckdb.IOException:
+                continue
+            version = generation.con.execute("SELECT value FROM meta WHERE key = ?", [SCHEMA_KEY]).fetchone()
+            if version is None or version[0] != schema_version():
+                generation.con.close()
+                Store(self.data_dir, **self._limits).close()  # type: ignore[arg-type]
+                continue
+            self._stamp = stamp
+            return generation
+        raise RuntimeError(f"could not open the current generation of {self.data_dir}")
+
+    @property
+    def path(self) -> Path:
+        return self._generation.path
+
+    def _follow(self) -> _Generation:
+        """The generation to query now: the current one, opened when a newer one was published."""
+        stamp = self.layout.pointer_stamp()
+        with self._lock:
+            if stamp == self._stamp:
+                return self._generation
+        fresh = self._open_current()
+        with self._lock:
+            old, self._generation = self._generation, fresh
+            old.retired = True
+            if old.users == 0:
+                old.con.close()
+        return fresh
+
+    @contextmanager
+    def open_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        generation = self._follow()
+        with self._lock:
+            generation.users += 1
+            cur = generation.con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+            with self._lock:
+                generation.users -= 1
+                if generation.retired and generation.users == 0:
+                    generation.con.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._generation.retired = True
+            if self._generation.users == 0:
+                self._generation.con.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def utc_now() -> datetime:

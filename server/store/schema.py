@@ -112,10 +112,6 @@ def ddl() -> list[str]:
 )""",
         "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
         "CREATE TABLE IF NOT EXISTS custom_columns (dataset VARCHAR, name VARCHAR, PRIMARY KEY (dataset, name))",
-        # Export jobs (server/exports/): durable from the moment a job is accepted.
-        """CREATE TABLE IF NOT EXISTS export_jobs (
-  job_id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, status VARCHAR NOT NULL, format VARCHAR NOT NULL,
-  request JSON NOT NULL, created_at TIMESTAMP NOT NULL, started_at TIMESTAMP, completed_at TIMESTAMP,
-  record_count BIGINT, files JSON, error VARCHAR, idempotency_key VARCHAR
-)""",
+        # Export jobs moved to DATA_DIR/jobs.sqlite (server/exports/jobs.py): every process writes them.
+        "DROP TABLE IF EXISTS export_jobs",
     ]
