@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from server.sources import upstream_contract as contract
 from server.sources.upstream_client import Params, UpstreamClient
 from server.sources.upstream_failures import UpstreamNotFound
+from server.sources.upstream_invoices import UpstreamInvoices
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
 from tools.filters import query_params
 from tools.pagination import b64url, unb64url
@@ -144,8 +145,9 @@ def _project(page: Page, columns: tuple[str, ...] | None) -> Page:
     return replace(page, rows=[{c: row.get(c) for c in columns} for row in page.rows])
 
 
-class UpstreamSource:
-    """FOCUS data from a remote FOCUS API (implements ``tools.source.Source``)."""
+class UpstreamSource(UpstreamInvoices):
+    """FOCUS data from a remote FOCUS API (implements ``tools.source.Source``; the FOCUS 1.4 invoice tools are
+    in ``upstream_invoices``)."""
 
     def __init__(self, client: UpstreamClient, *, secret: bytes) -> None:
         self.client = client
