@@ -20,9 +20,9 @@ import pytest
 from server.store import demo_load
 from server.store.db import Store
 from server.store.demo import generate_demo, plan_months
+from server.store.demo_invoices import MISMATCH, WITHIN
 from server.store.demo_load import reference
 from server.store.demo_reference import Provider
-from server.store.demo_invoices import MISMATCH, WITHIN
 from server.store.schema import BP_TABLE, CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, ID_TABLE, quote
 
 ROWS = 5_000
