@@ -144,6 +144,7 @@ class ListInvoiceDetailsInput(InvoiceFilterFields):
 
 
 class _ListOutput(BaseModel):
+    data: list[Any]  # narrowed by each list; declared first so that data leads the answer, as in the other lists
     nextPageToken: str | None = Field(description="null on the last page.")
     totalRecords: int = Field(description="Rows matching the filters, across all pages.")
     dataLastUpdated: str | None = Field(description="When the data last changed (UTC).")
