@@ -21,6 +21,8 @@ from server.auth import Principal
 from server.pipeline import Caller, Pipeline
 from server.services import Services, running_services
 from server.settings import Settings
+from server.sources.upstream_contract import ContractViolation
+from server.sources.upstream_invoices import reconciliation_check, record_check
 from server.store.db import Store
 from server.store.loader import load_files
 from tools import cost_and_usage, invoices, reconciliation
@@ -335,3 +337,35 @@ async def test_a_broken_filter_is_invalid_argument_naming_the_field_and_the_fix(
 def test_the_input_models_refuse_what_the_pipeline_refuses() -> None:
     with pytest.raises(ValidationError):
         ListBillingPeriodsInput.model_validate({"billingPeriodStatus": "Pending"})
+
+
+# -- upstream mode's checks of what an upstream answers ---------------------------------------------------
+
+
+def test_an_upstream_invoice_line_with_an_unknown_column_or_a_quoted_amount_is_a_contract_violation() -> None:
+    check = record_check(invoices.INVOICE_DETAIL)
+    line = {"InvoiceId": "INV-1", "BilledCost": D("1.5"), "x_Note": "kept"}
+    assert check(dict(line), "data[0]", "GET /invoice-details")["BilledCost"] == D("1.5")
+    with pytest.raises(ContractViolation, match="'ProviderName'"):
+        check({**line, "ProviderName": "AWS"}, "data[0]", "GET /invoice-details")
+    with pytest.raises(ContractViolation, match=r"data\[0\].BilledCost is not Decimal"):
+        check({**line, "BilledCost": "1.5"}, "data[0]", "GET /invoice-details")
+    with pytest.raises(ContractViolation, match="not Date/Time"):
+        record_check(invoices.BILLING_PERIOD)({"BillingPeriodStart": "2026-05-01"}, "data[0]", "GET /billing-periods")
+
+
+def test_an_upstream_reconciliation_row_must_hold_exact_numbers_and_a_known_status() -> None:
+    row = {
+        "InvoiceIssuerName": "AWS", "InvoiceId": "INV-1", "BillingCurrency": "USD", "billingAccountIds": ["1"],
+        "billingPeriodStart": "2026-05-01T00:00:00Z", "billingPeriodEnd": "2026-06-01T00:00:00Z",
+        "billingPeriodStatus": "Closed", "invoiceIssueStatus": "Issued", "invoicedBilledCost": D("2"),
+        "costAndUsageBilledCost": D("2"), "difference": 0, "invoicedTax": 0, "costAndUsageTax": 0,
+        "taxDifference": 0, "invoiceDetailRows": 1, "costAndUsageRows": 1, "toleranceRows": 1,
+        "subunit": D("0.01"), "tolerance": 1, "withinTolerance": True, "closedPeriodCorrectionRows": 0,
+        "closedPeriodCorrectionBilledCost": 0, "status": "Matched",
+    }  # fmt: skip
+    assert reconciliation_check(dict(row), "data[0]", "GET /invoices/reconciliation")["difference"] == 0
+    with pytest.raises(ContractViolation, match="difference is not a decimal JSON number"):
+        reconciliation_check({**row, "difference": "0"}, "data[0]", "GET /invoices/reconciliation")
+    with pytest.raises(ContractViolation, match="status"):
+        reconciliation_check({**row, "status": "Fine"}, "data[0]", "GET /invoices/reconciliation")

@@ -144,6 +144,18 @@ async def test_the_demo_reconciles_with_one_mismatch_one_variance_and_the_open_m
     assert {r["billingPeriodStart"] for r in rows if r["status"] == "Open"} == {"2026-06-01T00:00:00Z"}
 
 
+async def test_an_agent_reads_the_reconciliation_as_a_table_with_the_mismatch_in_it(server: Server) -> None:
+    async with (
+        httpx2.AsyncClient(headers=bearer()) as http,
+        Client(streamable_http_client(server.mcp, http_client=http)) as client,
+    ):
+        result = await client.call_tool("reconcileinvoices", {"status": "Mismatch"})
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("| issuer | invoice | currency | period | invoiced | cost and usage | difference |")
+    assert "| 2.75 | 1 | Mismatch | 0 |" in text and "1 of 1 invoices" in text
+    assert "/invoices/reconciliation?status=Mismatch&pageSize=100" in text  # the receipt
+
+
 async def test_a_page_token_of_one_tool_is_refused_by_another_over_rest_and_mcp(server: Server) -> None:
     async with aiohttp.ClientSession(headers=bearer()) as http:
         _, first = await rest_get(http, server.rest + "/billing-periods", {"pageSize": 2})
