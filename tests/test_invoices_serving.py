@@ -200,6 +200,9 @@ async def test_upstream_mode_relays_every_page_exactly(server: Server, relay: Se
     direct = await rest_walk(server.rest, path, 1000)
     relayed = await rest_walk(relay.rest, path, PAGE)
     assert relayed == direct and len(relayed) == count
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        _, page = await rest_get(http, relay.rest + path, {"pageSize": 1})
+    assert (page["dataCompleteness"], page["dataCompletenessRule"]) == ("Partial", "BillingPeriodStatus")
     assert await rest_walk(relay.rest, path, 1000, invoiceIssuerName="AWS") == [
         r for r in direct if r["InvoiceIssuerName"] == "AWS"
     ]

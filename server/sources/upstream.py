@@ -33,13 +33,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from server.sources import upstream_contract as contract
 from server.sources.upstream_client import Params, UpstreamClient
 from server.sources.upstream_failures import UpstreamNotFound
-from server.sources.upstream_invoices import UpstreamInvoices
+from server.sources.upstream_invoices import UpstreamInvoices, completeness_rule
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
 from tools.filters import query_params
 from tools.pagination import b64url, unb64url
 from tools.source import (
     CommitmentFilters,
     Completeness,
+    CompletenessRule,
     CostFilters,
     DataState,
     Envelope,
@@ -173,9 +174,13 @@ class UpstreamSource(UpstreamInvoices):
         size = min(skip + limit, UPSTREAM_MAX_PAGE)
         query = [*params, ("pageSize", str(size)), *([("pageToken", token)] if token else [])]
         operation = f"GET {path}"
-        answer = await self.client.get_json(
-            path, query, lambda body: contract.list_page(body, operation, max_rows=size, row=row)
-        )
+        rules: list[CompletenessRule | None] = []  # the upstream's dataCompletenessRule, passed on
+
+        def check(body: Any) -> contract.UpstreamList:
+            rules.append(completeness_rule(body, operation))
+            return contract.list_page(body, operation, max_rows=size, row=row)
+
+        answer = await self.client.get_json(path, query, check)
         self._seen(answer.last_updated)
         rows = answer.rows[skip:]
         next_cursor = self._seal.seal(answer.next_token) if answer.next_token else None
@@ -184,7 +189,9 @@ class UpstreamSource(UpstreamInvoices):
             next_cursor=next_cursor,
             total=answer.total,
             cursors=_Cursors(self._seal, token, skip, len(rows), next_cursor),
-            envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+            envelope=Envelope(
+                last_updated=answer.last_updated, completeness=answer.completeness, rule=rules[-1] if rules else None
+            ),
         )
 
     async def list_cost_and_usage(

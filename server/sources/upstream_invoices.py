@@ -24,11 +24,23 @@ from tools.catalog import Catalog, DataType
 from tools.errors import UpstreamError
 from tools.invoices import BILLING_PERIOD, INVOICE_DETAIL, query_params
 from tools.reconciliation import ReconciliationRow
-from tools.source import CostFilters, InvoiceFilters, Page, Verdict
+from tools.source import CompletenessRule, CostFilters, InvoiceFilters, Page, Verdict
 
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _DECIMALS = tuple(n for n, f in ReconciliationRow.model_fields.items() if "Decimal" in str(f.annotation))
 RowCheck = Callable[[Any, str, str], dict[str, Any]]
+_RULES: tuple[CompletenessRule, ...] = ("BillingPeriodStatus", "PeriodEnded", "Mixed")
+
+
+def completeness_rule(body: Any, operation: str) -> CompletenessRule | None:
+    """A list answer's ``dataCompletenessRule``: absent (an upstream older than FOCUS 1.4 serving) is null."""
+    value = body.get("dataCompletenessRule") if isinstance(body, dict) else None
+    for rule in _RULES:
+        if value == rule:
+            return rule
+    if value is not None:
+        raise ContractViolation(operation, f"dataCompletenessRule is {value!r}, expected one of {', '.join(_RULES)}")
+    return None
 
 
 def _problem(value: Any, kind: DataType) -> bool:
