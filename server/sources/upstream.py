@@ -222,12 +222,13 @@ class UpstreamSource(UpstreamInvoices):
         if query.top is not None:
             params["top"] = str(query.top)
         path = "/cost-and-usage/summary"
-        answer = await self._optional(
-            "summarizecostandusage",
-            path,
-            [*query_params(filters), *params.items()],
-            lambda body: contract.summary(body, f"GET {path}", query.group_by, query.metrics),
-        )
+        rules: list[CompletenessRule | None] = []  # the upstream's dataCompletenessRule, passed on
+
+        def check(body: Any) -> contract.UpstreamSummary:
+            rules.append(completeness_rule(body, f"GET {path}"))
+            return contract.summary(body, f"GET {path}", query.group_by, query.metrics)
+
+        answer = await self._optional("summarizecostandusage", path, [*query_params(filters), *params.items()], check)
         self._seen(answer.last_updated)
         rows = answer.rows
         if query.top is None:
@@ -243,7 +244,9 @@ class UpstreamSource(UpstreamInvoices):
             rows=rows,
             totals=answer.totals,
             group_count=answer.group_count,
-            envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+            envelope=Envelope(
+                last_updated=answer.last_updated, completeness=answer.completeness, rule=rules[-1] if rules else None
+            ),
         )
 
     async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:
