@@ -20,9 +20,10 @@ import pytest
 from server.store import demo_load
 from server.store.db import Store
 from server.store.demo import generate_demo, plan_months
+from server.store.demo_invoices import MISMATCH, WITHIN
 from server.store.demo_load import reference
 from server.store.demo_reference import Provider
-from server.store.schema import CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, quote
+from server.store.schema import BP_TABLE, CC_TABLE, CU_TABLE, FOCUS_TIMESTAMP_FORMAT, ID_TABLE, quote
 
 ROWS = 5_000
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,6 +377,40 @@ def test_a_small_demo_is_exactly_the_pinned_one(tmp_path: Path) -> None:
         )
         digest = rows(store, f"SELECT md5(string_agg({line}, chr(10) ORDER BY _row_id)) FROM {CU_TABLE}")
         assert digest == [(PINNED_ROWS_MD5,)]
+    finally:
+        store.close()
+
+
+# The FOCUS 1.4 invoices of --rows 600 --seed 42 (server/store/demo_invoices.py), pinned like the rows above.
+PINNED_BILLING_PERIODS = [("Closed", 15), ("Open", 3)]
+PINNED_INVOICE_LINES = [
+    ("EUR", "Issued", 21, D("48982.20034150016")), ("EUR", "Open", 4, D("-34.076234547456")),
+    ("USD", "Issued", 70, D("973.4025273659")), ("USD", "Open", 14, D("351.7097470971")),
+]  # fmt: skip
+PINNED_INVOICE_MD5 = "def6bcc8a54decd67846553d2e8c1994"  # id, BilledCost and last update of every line, in order
+
+
+def test_the_small_demos_invoices_are_exactly_the_pinned_ones(tmp_path: Path) -> None:
+    """Billing Period and Invoice Detail rows: change these only on purpose, as the Cost and Usage pins."""
+    store = make_store(tmp_path / "pinned", rows=600, seed=42)
+    try:
+        periods = rows(store, f"SELECT BillingPeriodStatus, count(*) FROM {BP_TABLE} GROUP BY 1 ORDER BY 1")
+        lines = rows(
+            store,
+            f"SELECT BillingCurrency, InvoiceIssueStatus, count(*), sum(BilledCost) FROM {ID_TABLE} "
+            "GROUP BY ALL ORDER BY 1, 2",
+        )
+        assert (periods, lines) == (PINNED_BILLING_PERIODS, PINNED_INVOICE_LINES)
+        line = (
+            "concat_ws('|', InvoiceDetailId, CAST(BilledCost AS VARCHAR), "
+            "strftime(InvoiceDetailLastUpdated, '%Y-%m-%dT%H:%M:%S'))"
+        )
+        digest = rows(store, f"SELECT md5(string_agg({line}, chr(10) ORDER BY _row_id)) FROM {ID_TABLE}")
+        assert digest == [(PINNED_INVOICE_MD5,)]
+        # Every currency's invoices hold its Cost and Usage BilledCost plus the two deliberate variances (USD).
+        billed = dict(rows(store, f"SELECT BillingCurrency, sum(BilledCost) FROM {CU_TABLE} GROUP BY 1"))
+        invoiced = {c: sum((s for cur, _, _, s in PINNED_INVOICE_LINES if cur == c), D(0)) for c in billed}
+        assert invoiced == {"EUR": billed["EUR"], "USD": billed["USD"] + MISMATCH + WITHIN}
     finally:
         store.close()
 

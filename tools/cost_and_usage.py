@@ -8,7 +8,15 @@ from pydantic import BaseModel, Field
 
 from tools.catalog import Dataset, stored
 from tools.context import ToolContext
-from tools.envelope import COMPLETENESS_HELP, PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, list_page
+from tools.envelope import (
+    COMPLETENESS_HELP,
+    COMPLETENESS_RULE_HELP,
+    PAGE_SIZE_HELP,
+    PAGE_TOKEN_HELP,
+    AppliedScope,
+    Truncation,
+    list_page,
+)
 from tools.filters import CostAndUsageFilters
 from tools.records import (
     CostAndUsageRecord,
@@ -19,7 +27,7 @@ from tools.records import (
     shape_rows,
     version_of,
 )
-from tools.source import Completeness
+from tools.source import Completeness, CompletenessRule
 from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
 
 
@@ -37,6 +45,7 @@ class ListCostAndUsageOutput(BaseModel):
     totalRecords: int = Field(description="Rows matching the filters, across all pages.")
     dataLastUpdated: str | None = Field(description="When the data last changed (UTC).")
     dataCompleteness: Completeness = Field(description=COMPLETENESS_HELP)
+    dataCompletenessRule: CompletenessRule | None = Field(None, description=COMPLETENESS_RULE_HELP)
     truncated: Truncation | None = None
     appliedScope: AppliedScope | None = None
     rowFormat: RowFormat = "objects"
@@ -54,7 +63,7 @@ async def list_cost_and_usage(args: ListCostAndUsageInput, ctx: ToolContext) -> 
         page_token=args.pageToken,
         requested_size=args.pageSize,
         fetch=lambda cursor, size: ctx.source.list_cost_and_usage(filters, cursor, size, columns, version),
-        completeness=lambda: ctx.source.completeness(filters),
+        completeness=lambda: ctx.source.completeness_verdict(filters),
     )
     return ListCostAndUsageOutput.model_construct(
         **shape_rows(envelope, args.columns, args.rowFormat, ctx.limits.compact_rows)

@@ -17,7 +17,7 @@ from tools.context import Limits, ToolContext
 from tools.errors import InvalidArgument
 from tools.instants import format_instant
 from tools.pagination import fingerprint
-from tools.source import Completeness, Envelope, Page, Row
+from tools.source import Completeness, Envelope, Page, Row, Verdict
 
 PAGE_SIZE_HELP = (
     "Rows per page. Over REST the default is 1000 and the maximum 10000; over MCP the default is 100 and the "
@@ -27,6 +27,13 @@ PAGE_TOKEN_HELP = "nextPageToken from the previous page; repeat the same filters
 COMPLETENESS_HELP = (
     "Complete: every billing period the answer covers had ended when its data was last loaded, so no more "
     "charges are expected for it. Partial: at least one covered period was still open. Empty: nothing matched."
+)
+COMPLETENESS_RULE_HELP = (
+    "How dataCompleteness was judged. BillingPeriodStatus: every covered billing period has FOCUS 1.4 Billing "
+    "Period rows, and a period is final when the rows of every invoice issuer in it say Closed (Open: not final). "
+    "PeriodEnded: no covered period has Billing Period rows, so a period counts as final once it had ended when "
+    "its data was last loaded. Mixed: some periods each way. A period a quarantining load left rows out of is "
+    "never final. null when nothing matched."
 )
 
 
@@ -87,13 +94,23 @@ def fit_budget(page: Page, limits: Limits, requested: int) -> tuple[list[Row], s
 
 
 async def freshness(
-    ctx: ToolContext, relayed: Envelope | None, empty: bool, completeness: Callable[[], Awaitable[Completeness]]
+    ctx: ToolContext,
+    relayed: Envelope | None,
+    empty: bool,
+    completeness: Callable[[], Awaitable[Completeness | Verdict]],
 ) -> dict[str, Any]:
-    """dataLastUpdated, dataCompleteness and appliedScope; a relaying source's own envelope wins."""
+    """dataLastUpdated, dataCompleteness (and dataCompletenessRule when the judge says which rule it used)
+    and appliedScope; a relaying source's own envelope wins."""
     state = await ctx.data_state()
+    judged: Completeness | Verdict = (
+        Verdict(relayed.completeness, relayed.rule) if relayed else "Empty" if empty else await completeness()
+    )
+    verdict = judged if isinstance(judged, Verdict) else Verdict(judged)
     return {
         "dataLastUpdated": format_instant(relayed.last_updated if relayed else state.last_updated),
-        "dataCompleteness": relayed.completeness if relayed else "Empty" if empty else await completeness(),
+        "dataCompleteness": verdict.completeness,
+        # Output models without the field drop it (model_construct keeps only declared fields).
+        "dataCompletenessRule": verdict.rule,
         "appliedScope": applied_scope(ctx),
     }
 
@@ -106,7 +123,7 @@ async def list_page(
     page_token: str | None,
     requested_size: int | None,
     fetch: Callable[[str | None, int], Awaitable[Page]],
-    completeness: Callable[[], Awaitable[Completeness]],
+    completeness: Callable[[], Awaitable[Completeness | Verdict]],
 ) -> dict[str, Any]:
     """One page of a walk, as the envelope's fields: the token is checked against the walk and data version."""
     size = page_size(requested_size, ctx.limits)

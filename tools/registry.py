@@ -6,7 +6,7 @@ The seed's five tools come first, in the seed's order, then the tools beyond it.
 
 from __future__ import annotations
 
-from tools import commitments, cost_and_usage, exports, schema_metadata, summaries
+from tools import commitments, cost_and_usage, exports, invoices, reconciliation, schema_metadata, summaries
 from tools.spec import ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -17,5 +17,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     schema_metadata.SPEC,
     summaries.SUMMARIZE,
     summaries.VALUES,
+    invoices.LIST_BILLING_PERIODS,
+    invoices.LIST_INVOICE_DETAILS,
+    reconciliation.RECONCILE,
 )
 BY_NAME = {spec.name: spec for spec in TOOLS}

@@ -90,11 +90,42 @@ class CommitmentFilters:
 
 
 @dataclass(frozen=True, slots=True)
+class InvoiceFilters:
+    """The filters of one Billing Period, Invoice Detail or reconciliation call (tools/invoices.py), all of
+    which a row must meet, and the caller's scope. ``status`` is a reconciliation status, judged after the
+    sums, so it never reaches SQL."""
+
+    conditions: tuple[Condition, ...] = ()
+    scope: Scope = Scope()
+    status: str | None = None
+
+    def as_params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            c.param: c.value.isoformat() if isinstance(c.value, datetime) else c.value for c in self.conditions
+        }
+        return out | ({"status": self.status} if self.status else {})
+
+
+# How dataCompleteness was judged: every covered period by its Billing Period rows (Closed is final), every
+# one by whether it had ended when last loaded (no Billing Period rows), or some periods each way.
+CompletenessRule = Literal["BillingPeriodStatus", "PeriodEnded", "Mixed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """dataCompleteness and the rule it was judged by (None when nothing matched)."""
+
+    completeness: Completeness
+    rule: CompletenessRule | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Envelope:
     """What a source relaying another FOCUS API was told about one answer; the handler passes it on."""
 
     last_updated: datetime | None
     completeness: Completeness
+    rule: CompletenessRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,4 +230,26 @@ class Source(Protocol):
 
     async def stats(self, scope: Scope) -> Stats:
         """What is loaded, counted within ``scope``."""
+        ...
+
+    # FOCUS 1.4 Billing Period and Invoice Detail (tools/invoices.py, tools/reconciliation.py).
+
+    async def completeness_verdict(self, filters: CostFilters) -> Verdict:
+        """``completeness`` and the rule it used (Billing Period status where there are such rows)."""
+        ...
+
+    async def list_billing_periods(self, filters: InvoiceFilters, cursor: str | None, limit: int) -> Page:
+        """Billing Period rows, only of invoice issuers whose Cost and Usage rows the scope admits."""
+        ...
+
+    async def list_invoice_details(self, filters: InvoiceFilters, cursor: str | None, limit: int) -> Page:
+        """Invoice Detail rows (the 1.4 columns), only of the billing accounts the scope admits."""
+        ...
+
+    async def reconcile_invoices(self, filters: InvoiceFilters, cursor: str | None, limit: int) -> Page:
+        """One reconciliation row per (InvoiceIssuerName, InvoiceId, BillingCurrency) (tools/reconciliation.py)."""
+        ...
+
+    async def invoice_completeness(self, filters: InvoiceFilters, dataset: str) -> Verdict:
+        """dataCompleteness of the billing periods the matching rows of ``dataset`` cover."""
         ...

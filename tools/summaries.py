@@ -12,10 +12,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tools.context import ToolContext
-from tools.envelope import PAGE_SIZE_HELP, PAGE_TOKEN_HELP, AppliedScope, Truncation, freshness, list_page
+from tools.envelope import (
+    COMPLETENESS_RULE_HELP,
+    PAGE_SIZE_HELP,
+    PAGE_TOKEN_HELP,
+    AppliedScope,
+    Truncation,
+    freshness,
+    list_page,
+)
 from tools.filters import CostAndUsageFilters
 from tools.records import split_list
-from tools.source import Completeness, SummaryQuery, ValuesQuery
+from tools.source import Completeness, CompletenessRule, SummaryQuery, ValuesQuery
 from tools.spec import MONEY, READ_ONLY, RestRoute, ToolSpec
 
 DIMENSIONS = (
@@ -147,6 +155,7 @@ class SummarizeCostAndUsageOutput(BaseModel):
     truncated: Truncation | None = None
     dataLastUpdated: str | None
     dataCompleteness: Completeness
+    dataCompletenessRule: CompletenessRule | None = Field(None, description=COMPLETENESS_RULE_HELP)
     appliedScope: AppliedScope | None = None
 
 
@@ -230,7 +239,7 @@ async def summarize_cost_and_usage(args: SummarizeCostAndUsageInput, ctx: ToolCo
         totals=[SummaryRow(**_with_savings(t, args.savings)) for t in summary.totals],
         groupCount=summary.group_count,
         truncated=cut,
-        **await freshness(ctx, summary.envelope, not summary.totals, lambda: ctx.source.completeness(filters)),
+        **await freshness(ctx, summary.envelope, not summary.totals, lambda: ctx.source.completeness_verdict(filters)),
     )
 
 

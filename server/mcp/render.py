@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from tools import wire
 from tools.errors import FocusApiError
 from tools.exports import ExportJob
+from tools.reconciliation import ReconcileInvoicesOutput
 from tools.records import SUGGESTED_COLUMNS
 from tools.summaries import ListCostAndUsageValuesOutput, SummarizeCostAndUsageOutput
 
@@ -46,10 +47,43 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_RECONCILIATION = (
+    ("issuer", "InvoiceIssuerName"),
+    ("invoice", "InvoiceId"),
+    ("currency", "BillingCurrency"),
+    ("period", "billingPeriodStart"),
+    ("invoiced", "invoicedBilledCost"),
+    ("cost and usage", "costAndUsageBilledCost"),
+    ("difference", "difference"),
+    ("tolerance", "tolerance"),
+    ("status", "status"),
+    ("closed-period corrections", "closedPeriodCorrectionRows"),
+)
+
+
+def _reconciliation(output: ReconcileInvoicesOutput, limit: int = 40) -> str:
+    """The reconciliation as a compact Markdown table, one invoice and currency per line."""
+    lines = ["| " + " | ".join(h for h, _ in _RECONCILIATION) + " |", "|" + "---|" * len(_RECONCILIATION)]
+    for row in output.data[:limit]:
+        # Rows arrive as dicts (the handler builds the answer with model_construct) or as models.
+        values = dict(row) if isinstance(row, dict) else row.model_dump()
+        values["billingPeriodStart"] = (values["billingPeriodStart"] or "")[:10]
+        lines.append("| " + " | ".join(_cell(values.get(k)) for _, k in _RECONCILIATION) + " |")
+    shown = min(len(output.data), limit)
+    more = "; more: pass nextPageToken" if output.nextPageToken else ""
+    return (
+        "\n".join(lines)
+        + f"\n{shown} of {output.totalRecords} invoices (difference = invoiced - cost and usage, per currency; "
+        f"dataCompleteness {output.dataCompleteness}){more}."
+    )
+
+
 def summary(output: BaseModel) -> str:
     """A short text a model can quote; the full answer is in structured content."""
     if isinstance(output, SummarizeCostAndUsageOutput):
         return _table(output)
+    if isinstance(output, ReconcileInvoicesOutput):
+        return _reconciliation(output)
     if isinstance(output, ListCostAndUsageValuesOutput):
         shown = ", ".join(f"{v.value} ({v.rowCount} rows)" for v in output.data[:50])
         more = "; more: pass nextPageToken" if output.nextPageToken else ""

@@ -37,7 +37,8 @@ INSTRUCTIONS = (
     "billing periods and currencies are loaded, then summarizecostandusage for totals or listcostandusage for "
     "rows. Amounts are exact decimals in each row's BillingCurrency: never add different currencies. Dates are "
     "UTC; *Start inclusive, *End exclusive. For large result sets use exportcostandusage and poll "
-    "getcostandusageexportstatus."
+    "getcostandusageexportstatus. To check invoices against the cost data (FOCUS 1.4), use reconcileinvoices; "
+    "listinvoicedetails and listbillingperiods list the invoice lines and the billing periods' Open/Closed status."
 )
 MAX_RESOURCE_BYTES = 16 * 1024 * 1024
 

@@ -56,6 +56,9 @@ CACHEABLE = frozenset(
         "summarizecostandusage",
         "listcostandusagevalues",
         "getschemametadata",
+        "listbillingperiods",
+        "listinvoicedetails",
+        "reconcileinvoices",
     }
 )
 

@@ -19,6 +19,7 @@ import anyio
 import duckdb
 
 from server.sources import sql, summary_sql
+from server.sources.duckdb_invoices import InvoiceQueries
 from server.store.db import StoreView
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
 from tools.catalog import Dataset, DataType, columns_at, stored
@@ -95,8 +96,9 @@ def _cursor_int(cursor: str | None) -> int | None:
         raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
 
 
-class DuckDBSource:
-    """FOCUS data from the embedded store."""
+class DuckDBSource(InvoiceQueries):
+    """FOCUS data from the embedded store (the FOCUS 1.4 Billing Period and Invoice Detail answers, and the
+    completeness rule, are in ``duckdb_invoices``)."""
 
     def __init__(self, store: StoreView, *, max_concurrency: int = 4, query_timeout: float = 30.0) -> None:
         self.store = store
@@ -213,26 +215,8 @@ class DuckDBSource:
         return page
 
     async def completeness(self, filters: CostFilters) -> Completeness:
-        def run(cur: duckdb.DuckDBPyConnection) -> Completeness:
-            # The billing periods the filters cover: those their BillingPeriodStart conditions admit, and
-            # those overlapping the charge-period window (charge periods lie within their billing period).
-            where, params = sql.condition_clauses(filters.on("BillingPeriodStart"))
-            for condition in filters.on("ChargePeriodStart"):
-                where.append("BillingPeriodEnd > ?" if condition.op == ">=" else "BillingPeriodStart < ?")
-                params.append(condition.value)
-            # Partial: a period still open when last loaded, or one a quarantining load left rows out of.
-            row = cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE last_loaded_at < BillingPeriodEnd OR "
-                "(BillingPeriodStart, BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd "
-                "FROM quarantined_scopes)) FROM billing_periods" + sql.where_sql(where),
-                params,
-            ).fetchone()
-            if not row or not row[0]:
-                return "Empty"
-            return "Partial" if row[1] else "Complete"
-
-        result: Completeness = await self._query(run)
-        return result
+        # Judged by Billing Period status where there are such rows, else by the period having ended.
+        return (await self.completeness_verdict(filters)).completeness
 
     # -- summaries and values ---------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from server.sources import sql
 from server.sources import upstream_contract as contract
 from server.sources.upstream_client import Params, UpstreamClient
 from server.sources.upstream_failures import UpstreamNotFound
+from server.sources.upstream_invoices import UpstreamInvoices, completeness_rule
 from tools.catalog import DEFAULT_VERSION, Dataset, columns_at, is_custom_column
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
 from tools.filters import query_params
@@ -41,6 +42,7 @@ from tools.pagination import b64url, unb64url
 from tools.source import (
     CommitmentFilters,
     Completeness,
+    CompletenessRule,
     CostFilters,
     DataState,
     Envelope,
@@ -159,8 +161,9 @@ def _project(page: Page, columns: tuple[str, ...] | None) -> Page:
     return replace(page, rows=[{c: row.get(c) for c in columns} for row in page.rows])
 
 
-class UpstreamSource:
-    """FOCUS data from a remote FOCUS API (implements ``tools.source.Source``)."""
+class UpstreamSource(UpstreamInvoices):
+    """FOCUS data from a remote FOCUS API (implements ``tools.source.Source``; the FOCUS 1.4 invoice tools are
+    in ``upstream_invoices``)."""
 
     def __init__(self, client: UpstreamClient, *, secret: bytes) -> None:
         self.client = client
@@ -186,9 +189,13 @@ class UpstreamSource:
         size = min(skip + limit, UPSTREAM_MAX_PAGE)
         query = [*params, ("pageSize", str(size)), *([("pageToken", token)] if token else [])]
         operation = f"GET {path}"
-        answer = await self.client.get_json(
-            path, query, lambda body: contract.list_page(body, operation, max_rows=size, row=row)
-        )
+        rules: list[CompletenessRule | None] = []  # the upstream's dataCompletenessRule, passed on
+
+        def check(body: Any) -> contract.UpstreamList:
+            rules.append(completeness_rule(body, operation))
+            return contract.list_page(body, operation, max_rows=size, row=row)
+
+        answer = await self.client.get_json(path, query, check)
         self._seen(answer.last_updated)
         rows = answer.rows[skip:]
         next_cursor = self._seal.seal(answer.next_token) if answer.next_token else None
@@ -197,7 +204,9 @@ class UpstreamSource:
             next_cursor=next_cursor,
             total=answer.total,
             cursors=_Cursors(self._seal, token, skip, len(rows), next_cursor),
-            envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+            envelope=Envelope(
+                last_updated=answer.last_updated, completeness=answer.completeness, rule=rules[-1] if rules else None
+            ),
         )
 
     async def list_cost_and_usage(
@@ -239,12 +248,13 @@ class UpstreamSource:
         if query.top is not None:
             params["top"] = str(query.top)
         path = "/cost-and-usage/summary"
-        answer = await self._optional(
-            "summarizecostandusage",
-            path,
-            [*query_params(filters), *params.items()],
-            lambda body: contract.summary(body, f"GET {path}", query.group_by, query.metrics),
-        )
+        rules: list[CompletenessRule | None] = []  # the upstream's dataCompletenessRule, passed on
+
+        def check(body: Any) -> contract.UpstreamSummary:
+            rules.append(completeness_rule(body, f"GET {path}"))
+            return contract.summary(body, f"GET {path}", query.group_by, query.metrics)
+
+        answer = await self._optional("summarizecostandusage", path, [*query_params(filters), *params.items()], check)
         self._seen(answer.last_updated)
         rows = answer.rows
         if query.top is None:
@@ -260,7 +270,9 @@ class UpstreamSource:
             rows=rows,
             totals=answer.totals,
             group_count=answer.group_count,
-            envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+            envelope=Envelope(
+                last_updated=answer.last_updated, completeness=answer.completeness, rule=rules[-1] if rules else None
+            ),
         )
 
     async def distinct_values(self, filters: CostFilters, query: ValuesQuery, cursor: str | None, limit: int) -> Page:

@@ -23,7 +23,9 @@ The dataset (per billing period, six monthly periods from 2026-01 by default):
   (negative) and a support-fee Adjustment per billing account;
 * split cost allocation: Kubernetes node hours split over namespaces plus idle capacity;
 * ContractApplied referencing the Contract Commitment rows (the commitment discounts, and negotiated
-  spend commitments such as an AWS EDP or an Azure MACC).
+  spend commitments such as an AWS EDP or an Azure MACC);
+* FOCUS 1.4 Billing Period and Invoice Detail rows derived from the Cost and Usage files (some months
+  Closed, the last one Open, one deliberate mismatch): ``server.store.demo_invoices``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import duckdb
 
 from server.store.db import Store
 from server.store.demo_focus import contract_commitment_sql, month_sql
+from server.store.demo_invoices import write_invoice_files
 from server.store.demo_load import reference
 from server.store.demo_macros import macros
 from server.store.demo_reference import add_months, commitment_term, upfront
@@ -76,6 +79,7 @@ def generate_demo(
     folder.mkdir(parents=True)
     try:
         paths = write_files(plan, folder)
+        paths += write_invoice_files(paths[1:], folder)  # FOCUS 1.4 Billing Period and Invoice Detail
         summary = load_files(store, paths, demo=True)
         if summary.ok:
             with store.transaction() as cur:
