@@ -6,7 +6,7 @@ The seed's five tools come first, in the seed's order, then the tools beyond it.
 
 from __future__ import annotations
 
-from tools import commitments, cost_and_usage, exports, schema_metadata, summaries
+from tools import burndown, commitments, cost_and_usage, discounts, exports, schema_metadata, summaries
 from tools.spec import ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -17,5 +17,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     schema_metadata.SPEC,
     summaries.SUMMARIZE,
     summaries.VALUES,
+    burndown.SUMMARIZE,
+    discounts.SUMMARIZE,
 )
 BY_NAME = {spec.name: spec for spec in TOOLS}

@@ -16,6 +16,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp.types import CallToolResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 from starlette.applications import Starlette
@@ -27,7 +28,7 @@ from server.mcp.render import EXPORT_URI, error_result, tool_result
 from server.mcp.schemas import SCHEMA_URI, model_schema, output_schema
 from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level, replace_resource_metadata
 from server.pipeline import Caller, Pipeline
-from tools import __version__, wire
+from tools import __version__, progress, wire
 from tools.context import MCP_LIMITS
 from tools.errors import FocusApiError, Unauthorized
 from tools.registry import TOOLS
@@ -40,6 +41,18 @@ INSTRUCTIONS = (
     "getcostandusageexportstatus."
 )
 MAX_RESOURCE_BYTES = 16 * 1024 * 1024
+
+
+def _reporter(context: Context[Any, Any] | None) -> progress.Reporter | None:
+    """Progress notifications for this request, when it carries a progressToken (none otherwise: no query
+    is then watched for progress at all)."""
+    if context is None or progress_token_from_params(context.request_context.params) is None:
+        return None
+
+    async def report(done: float, total: float | None, message: str | None) -> None:
+        await context.report_progress(done, total, message)
+
+    return report
 
 
 class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
@@ -129,8 +142,9 @@ class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult:
         try:
-            async with self.pipeline.call(name, arguments or {}, self._caller()) as call:
-                output = await call.run()
+            with progress.reporting(_reporter(context)):
+                async with self.pipeline.call(name, arguments or {}, self._caller()) as call:
+                    output = await call.run()
         except FocusApiError as exc:
             return error_result(exc)
         every_column = "columns" in call.spec.input_model.model_fields and not getattr(call.args, "columns", None)

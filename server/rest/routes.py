@@ -56,6 +56,8 @@ CACHEABLE = frozenset(
         "summarizecostandusage",
         "listcostandusagevalues",
         "getschemametadata",
+        "summarizecontractcommitments",
+        "summarizecommitmentdiscounts",
     }
 )
 

@@ -19,6 +19,8 @@ import anyio
 import duckdb
 
 from server.sources import sql, summary_sql
+from server.sources.commitment_source import CommitmentAnalytics
+from server.sources.query_progress import run_reporting
 from server.store.db import Store
 from server.store.schema import CU_TABLE
 from tools.catalog import DataType, contract_commitment, cost_and_usage
@@ -95,7 +97,7 @@ def _cursor_int(cursor: str | None) -> int | None:
         raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
 
 
-class DuckDBSource:
+class DuckDBSource(CommitmentAnalytics):
     """FOCUS data from the embedded store."""
 
     def __init__(self, store: Store, *, max_concurrency: int = 4, query_timeout: float = 30.0) -> None:
@@ -135,7 +137,7 @@ class DuckDBSource:
 
             try:
                 with anyio.fail_after(self.query_timeout or None):
-                    return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+                    return await run_reporting(cur, run)
             except TimeoutError:
                 _interrupt(cur)
                 raise QueryTimeout(
