@@ -16,7 +16,6 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ResourceError
-from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp.types import CallToolResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 from starlette.applications import Starlette
@@ -26,7 +25,7 @@ from server.mcp.prompts import PROMPTS
 from server.mcp.receipt import receipt
 from server.mcp.render import EXPORT_URI, error_result, tool_result
 from server.mcp.schemas import SCHEMA_URI, model_schema, output_schema
-from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level, replace_resource_metadata
+from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level, progress_requested, replace_resource_metadata
 from server.pipeline import Caller, Pipeline
 from tools import __version__, progress, wire
 from tools.context import MCP_LIMITS
@@ -46,7 +45,10 @@ MAX_RESOURCE_BYTES = 16 * 1024 * 1024
 def _reporter(context: Context[Any, Any] | None) -> progress.Reporter | None:
     """Progress notifications for this request, when it carries a progressToken (none otherwise: no query
     is then watched for progress at all)."""
-    if context is None or progress_token_from_params(context.request_context.params) is None:
+    if context is None:
+        return None
+    request = context.request_context
+    if not progress_requested(request.params, request.session):
         return None
 
     async def report(done: float, total: float | None, message: str | None) -> None:
