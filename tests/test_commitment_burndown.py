@@ -296,3 +296,26 @@ async def test_invalid_arguments_are_refused(multi: Services) -> None:
             result = await client.call_tool("summarizecontractcommitments", args)
             assert result.is_error, args
             assert '"code": "invalid_argument"' in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_the_default_demo_has_commitments_on_track_at_risk_and_exhausted_and_unused_hours(
+    tmp_path: Path,
+) -> None:
+    from server.store.demo import generate_demo
+    from tools import discounts
+    from tools.discounts import SummarizeCommitmentDiscountsInput
+
+    store = Store(tmp_path / "demo")
+    try:
+        generate_demo(store, rows=Settings(data_dir=tmp_path).demo_rows, seed=42)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    async with running_services(Settings(data_dir=tmp_path / "demo", token_secret="t"), load_demo=False) as svc:  # type: ignore[arg-type]
+        burn = await summarize(svc)
+        used = await discounts.summarize_commitment_discounts(SummarizeCommitmentDiscountsInput(), tool_context(svc))
+    assert {"on track", "at risk", "exhausted"} <= set(burn.statusCounts)
+    statuses = {r.ContractCommitmentId: r.status for r in burn.data}
+    assert statuses["AWS-EDP-2025-483920175526-MIN-SPEND"] == "on track"
+    assert statuses["MACC-2025-EXAMPLECORP-US-COMMIT"] == "at risk"
+    assert statuses["MACC-2026-EXAMPLECORP-EU-COMMIT"] == "exhausted"
+    assert any(r.CommitmentDiscountUnit == "Hours" and r.unusedQuantity for r in used.data), "unused hours"
