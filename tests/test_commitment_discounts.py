@@ -146,3 +146,22 @@ async def test_unknown_groups_are_refused(multi: Services) -> None:
 
 def test_the_shared_sample_has_unused_commitment_rows() -> None:
     assert any(r["CommitmentDiscountStatus"] == "Unused" for r in read_csv(AWS_13))
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "tools"),
+    [
+        ("monthly-cost-review", {"month": "2026-05"}, ["summarizecommitmentdiscounts", "summarizecontractcommitments"]),
+        ("commitment-utilization-check", {}, ["summarizecommitmentdiscounts", "summarizecontractcommitments"]),
+        ("commitment-burndown-review", {"as_of": "2026-06-01T00:00:00Z"}, ["summarizecontractcommitments"]),
+    ],
+)
+async def test_the_prompts_use_the_commitment_tools(
+    multi: Services, name: str, args: dict[str, str], tools: list[str]
+) -> None:
+    async with Client(FocusMCPServer(Pipeline(multi))) as client:
+        prompt = await client.get_prompt(name, args)
+    text = prompt.messages[0].content.text  # type: ignore[union-attr]
+    assert all(tool in text for tool in tools), text
+    if name == "commitment-burndown-review":
+        assert 'asOf "2026-06-01T00:00:00Z"' in text and "projectedShortfall" in text
