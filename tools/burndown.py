@@ -74,6 +74,8 @@ class Applied:
 def run_rate_window(start: datetime, end: datetime, as_of: datetime, days: int) -> tuple[datetime, datetime]:
     """[window start, window end): the last ``days`` before min(asOf, end), not before ``start``."""
     window_end = min(as_of, end)
+    if window_end - datetime.min < timedelta(days=days):  # near year 1: the window reaches back to the start
+        return start, window_end
     return max(window_end - timedelta(days=days), start), window_end
 
 

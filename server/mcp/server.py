@@ -36,8 +36,10 @@ INSTRUCTIONS = (
     "focus-api serves FinOps FOCUS 1.3 billing data. Start with getschemametadata to see which providers, "
     "billing periods and currencies are loaded, then summarizecostandusage for totals or listcostandusage for "
     "rows. Amounts are exact decimals in each row's BillingCurrency: never add different currencies. Dates are "
-    "UTC; *Start inclusive, *End exclusive. For large result sets use exportcostandusage and poll "
-    "getcostandusageexportstatus."
+    "UTC; *Start inclusive, *End exclusive. For commitments: summarizecommitmentdiscounts (utilization, unused "
+    "cost and hours, savings) and summarizecontractcommitments (burn-down, projected shortfall). For large "
+    "result sets use exportcostandusage, then getcostandusageexportstatus with waitSeconds (up to 60) instead "
+    "of polling in a loop."
 )
 MAX_RESOURCE_BYTES = 16 * 1024 * 1024
 
