@@ -249,9 +249,10 @@ def _timeline(
             ahead = Decimal(int((end - as_of).total_seconds()))
             projected = (to_date + in_window * ahead / window).quantize(SCALE, ROUND_HALF_EVEN)
     out["projectedAtPeriodEnd"] = projected
-    short = None if committed is None or projected is None else max(committed - projected, Decimal(0))
-    out["projectedShortfall"] = short
-    out["projectedSurplus"] = None if short is None or projected is None else max(projected - committed, Decimal(0))  # type: ignore[operator]
+    out["projectedShortfall"] = out["projectedSurplus"] = None
+    if committed is not None and projected is not None:
+        out["projectedShortfall"] = max(committed - projected, Decimal(0))
+        out["projectedSurplus"] = max(projected - committed, Decimal(0))
     out["status"] = _status(committed, to_date, projected, start, end, as_of)
     return out
 

@@ -123,7 +123,8 @@ def discounts_text(output: SummarizeCommitmentDiscountsOutput) -> str:
         lines.append(f"({len(output.data) - ROW_LIMIT} more groups in structured content.)")
     totals = "; ".join(
         f"{t.BillingCurrency}: used {_cell(t.usedCost)}, unused {_cell(t.unusedCost)}, utilization "
-        f"{_cell(t.utilizationPercent)} %, savings {_cell(t.savings)}, purchases {_cell(t.purchaseBilledCost) or 'none'}"
+        f"{_cell(t.utilizationPercent)} %, savings {_cell(t.savings)}, "
+        f"purchases {_cell(t.purchaseBilledCost) or 'none'}"
         for t in output.totals
     )
     lines.append(f"Totals per currency (never added across currencies): {totals or 'none'}.")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 
 from server.sources import commitment_sql
+from server.store.db import utc_now
 from tools.burndown import Applied, burn_down, commitment_fields, run_rate_window
 from tools.discounts import GROUP_SUMS, rank
 from tools.source import BurnDownQuery, BurnDowns, CommitmentFilters, CostFilters, DiscountQuery, Row, Summary
@@ -98,7 +99,7 @@ class CommitmentAnalytics:
             as_of = query.as_of
             if as_of is None:
                 found = cur.execute(*commitment_sql.as_of_query(scope)).fetchone()
-                as_of = found[0] if found and found[0] is not None else datetime.now().replace(microsecond=0)
+                as_of = found[0] if found and found[0] is not None else utc_now().replace(microsecond=0)
             allowed = self.allowed_commitments(cur, query.filters)
             text, params = commitment_sql.commitments_query(
                 allowed, query.filters.contract_commitment_id, query.filters.contract_id
