@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
@@ -40,8 +40,11 @@ _EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
 class UpstreamExports:
     """Export jobs run by the upstream, under ids bound to the caller who started them."""
 
-    def __init__(self, client: UpstreamClient, *, secret: bytes) -> None:
+    def __init__(
+        self, client: UpstreamClient, *, secret: bytes, sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    ) -> None:
         self.client = client
+        self._sleep = sleep  # between the polls of a wait; injectable so tests never wait for real
         self._key = derive_key(secret, "export job owner")
         self._idempotency_key = derive_key(secret, "export idempotency key")
 
@@ -108,7 +111,7 @@ class UpstreamExports:
             while job.status in UNFINISHED:
                 if report is not None:
                     await report_job(report, job)
-                await anyio.sleep(UPSTREAM_POLL_SECONDS)
+                await self._sleep(UPSTREAM_POLL_SECONDS)
                 job = await self.status(job_id, owner)
         if report is not None:
             await report_job(report, job)
