@@ -230,7 +230,7 @@ async def test_the_inline_set_has_each_status_and_reports_what_it_did_not_count(
     assert [(n.unit, n.applied) for n in by_id["C-HOURS"].notCounted] == [("Days", 5)]
     assert by_id["C-EUR"].appliedToDate == 120.5
     assert [(n.BillingCurrency, n.applied) for n in by_id["C-EUR"].notCounted] == [("USD", 99)]
-    assert by_id["C-{BRACE}"].appliedToDate == 20  # read from the whole document: the brace defeats splitting
+    assert by_id["C-{BRACE}"].appliedToDate == 20  # braces inside an id do not confuse the reading
 
 
 async def test_a_scoped_token_sees_only_its_accounts_commitments_and_is_told_what_is_not_counted(

@@ -2,17 +2,13 @@
 and commitment discount utilization.
 
 The engine does the scanning and summing (``commitment_sql``); the figures are computed by the tools
-(``tools/burndown.py``, ``tools/discounts.py``), the same for every source. ContractApplied documents the
-SQL cannot split with certainty are parsed here exactly (``json.loads`` with ``Decimal``) and summed into
-the same groups.
+(``tools/burndown.py``, ``tools/discounts.py``), the same for every source.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
@@ -25,61 +21,6 @@ from tools.source import BurnDownQuery, BurnDowns, CommitmentFilters, CostFilter
 
 T = TypeVar("T")
 Window = tuple[str, datetime | None, datetime | None]
-GroupKey = tuple[str, str | None, str | None, bool]
-
-
-def _key(element: dict[str, Any], name: str) -> Any:
-    """An element's value under ``name`` in any letter case (as the SQL reading accepts it)."""
-    wanted = name.lower()
-    return next((v for k, v in element.items() if k.lower() == wanted), None)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            return None
-    return None
-
-
-def parse_unreadable(
-    docs: list[tuple[str, str | None, datetime, bool]], windows: dict[str, Window]
-) -> dict[GroupKey, list[Any]]:
-    """Applied sums of the documents the SQL left whole, in ``applied_query``'s groups."""
-    groups: dict[GroupKey, list[Any]] = {}
-    for doc, currency, charged, in_scope in docs:
-        try:
-            parsed = json.loads(doc, parse_float=Decimal, parse_int=Decimal)
-        except ValueError:
-            continue
-        elements = parsed.get("Elements") if isinstance(parsed, dict) else None
-        for element in elements if isinstance(elements, list) else []:
-            if not isinstance(element, dict):
-                continue
-            cid = _key(element, "ContractCommitmentId")
-            if not isinstance(cid, str) or cid not in windows:
-                continue
-            _, start, end = windows[cid]
-            inside = start is not None and end is not None and start <= charged < end
-            unit = _key(element, "ContractCommitmentAppliedUnit")
-            sums = groups.setdefault((cid, currency, unit if isinstance(unit, str) else None, in_scope), [None] * 5)
-            cost, quantity = (
-                _decimal(_key(element, "ContractCommitmentAppliedCost")),
-                _decimal(_key(element, "ContractCommitmentAppliedQuantity")),
-            )
-            for i, value in (
-                (0, cost),
-                (1, cost if inside else None),
-                (2, quantity),
-                (3, quantity if inside else None),
-            ):
-                if value is not None:
-                    sums[i] = value if sums[i] is None else sums[i] + value
-            sums[4] = (sums[4] or 0) + 1
-    return groups
 
 
 class CommitmentAnalytics:
@@ -132,26 +73,10 @@ class CommitmentAnalytics:
         if not windows:
             return {}
         text, params = commitment_sql.applied_query(scope, as_of, list(windows.values()))
-        groups: dict[GroupKey, list[Any]] = {}
-        for cid, currency, unit, in_scope, *sums in cur.execute(text, params).fetchall():
-            groups[(cid, currency, unit, bool(in_scope))] = list(sums)
-        text, params = commitment_sql.unreadable_query(scope, as_of)
-        extra = parse_unreadable(cur.execute(text, params).fetchall(), windows)
-        with localcontext() as exact:
-            exact.prec = 76
-            for key, sums in extra.items():
-                if key not in groups:
-                    groups[key] = sums
-                    continue
-                merged = groups[key]
-                for i, value in enumerate(sums):
-                    if value is not None:
-                        merged[i] = value if merged[i] is None else merged[i] + value
         out: dict[str, list[Applied]] = {}
-        for (cid, currency, unit, in_scope), (cost, cost_w, qty, qty_w, count) in sorted(
-            groups.items(), key=lambda kv: repr(kv[0])
-        ):
-            out.setdefault(cid, []).append(Applied(cid, currency, unit, in_scope, cost, cost_w, qty, qty_w, int(count)))
+        for cid, currency, unit, in_scope, cost, cost_w, qty, qty_w, count in cur.execute(text, params).fetchall():
+            applied = Applied(cid, currency, unit, bool(in_scope), cost, cost_w, qty, qty_w, int(count))
+            out.setdefault(cid, []).append(applied)
         return out
 
     async def summarize_commitment_discounts(self, filters: CostFilters, query: DiscountQuery) -> Summary:

@@ -1,14 +1,13 @@
 """DuckDB SQL for the commitment analytics: ContractApplied elements per commitment, and commitment
 discount sums per group.
 
-``ContractApplied`` is read from its stored JSON text. DuckDB's JSON functions turn numbers into doubles
-(``0.08799215300000123456789`` comes back as ``0.08799215300000124``), so the applied amounts are cut from
-the text itself: each element is an innermost ``{...}`` of the document (elements hold only scalars), its
-amount the digits after its key, cast straight to DECIMAL(38,18). Strings (ids, units) come from the JSON
-functions, which keep them exactly. A document this reading cannot be sure of (the element count differs
-from the JSON array's, or a piece is not valid JSON, e.g. a brace inside an id) is returned whole for
-``tools``-side exact parsing instead, so nothing is dropped or misread. Both spellings of the id key seen
-in 1.3 exports (``ContractCommitmentId`` and ``ContractCommitmentID``) are accepted.
+``ContractApplied`` elements are read with ``from_json`` into a typed structure whose amounts are
+``DECIMAL(38,18)``: DuckDB then reads each number from its JSON text, digit for digit (the JSON path
+functions, ``->>`` or ``json_extract_string``, go through a double: ``0.08799215300000123456789`` comes
+back as ``0.08799215300000124``). Key names match exactly, so the id is read under both spellings seen in
+1.3 exports (``ContractCommitmentId`` and ``ContractCommitmentID``) by two structures unnested side by side
+(the same array, element for element). A number that is no number, or does not fit DECIMAL(38,18)
+(20 integer digits), reads as null and is not added.
 """
 
 from __future__ import annotations
@@ -20,13 +19,11 @@ from server.sources import sql
 from server.store.schema import CC_TABLE, CU_TABLE, quote
 from tools.source import CostFilters, DiscountQuery, Scope
 
-_ELEMENT = r"\{[^{}]*\}"
-
-
-def _number(key: str) -> str:
-    # The value after "key": (quoted or not); null or another type leaves no digits, hence NULL.
-    pattern = rf'(?i)"{key}"\s*:\s*"?([-+0-9.eE]+)'
-    return f"TRY_CAST(NULLIF(regexp_extract(e, '{pattern}', 1), '') AS DECIMAL(38,18))"
+_ELEMENTS = (
+    '{"Elements":[{"ContractCommitmentId":"VARCHAR","ContractCommitmentAppliedCost":"DECIMAL(38,18)",'
+    '"ContractCommitmentAppliedQuantity":"DECIMAL(38,18)","ContractCommitmentAppliedUnit":"VARCHAR"}]}'
+)
+_UPPER_ID = '{"Elements":[{"ContractCommitmentID":"VARCHAR"}]}'
 
 
 def in_scope(scope: Scope) -> tuple[str, list[Any]]:
@@ -34,39 +31,25 @@ def in_scope(scope: Scope) -> tuple[str, list[Any]]:
     return (" AND ".join(where) if where else "TRUE"), params
 
 
-def _documents(scope: Scope) -> tuple[str, list[Any]]:
-    """Rows charged before asOf (the first parameter) that carry ContractApplied, split into elements."""
-    scoped, params = in_scope(scope)
-    return (
-        f"""
-    WITH docs AS (
-      SELECT BillingCurrency, ChargePeriodStart, {scoped} AS in_scope, CAST(ContractApplied AS VARCHAR) AS doc
-      FROM {CU_TABLE} WHERE ContractApplied IS NOT NULL AND ChargePeriodStart < ?
-    ), split AS (
-      SELECT *, regexp_extract_all(doc, '{_ELEMENT}') AS parts,
-             coalesce(json_array_length(doc, '$.Elements') = len(parts)
-                      AND list_bool_and(list_transform(parts, lambda p: json_valid(p))), false) AS readable
-      FROM docs
-    )""",
-        params,
-    )
-
-
 def applied_query(
     scope: Scope, as_of: datetime, windows: list[tuple[str, datetime | None, datetime | None]]
 ) -> tuple[str, list[Any]]:
-    """Applied sums per (commitment, row currency, applied unit, in scope): to date and within each
-    commitment's run-rate window ``windows`` (id, window start, window end)."""
-    head, params = _documents(scope)
-    query = f"""{head}, elements AS (
-      SELECT BillingCurrency, ChargePeriodStart, in_scope, unnest(parts) AS e FROM split WHERE readable
+    """Applied sums per (commitment, row currency, applied unit, in scope) over rows charged before
+    ``as_of``: to date and within each commitment's run-rate window ``windows`` (id, window start, end).
+    Every row is read (not only the caller's): out-of-scope ones only say that they exist."""
+    scoped, params = in_scope(scope)
+    query = f"""
+    WITH elements AS (
+      SELECT BillingCurrency, ChargePeriodStart, {scoped} AS in_scope,
+             unnest(from_json(ContractApplied, '{_ELEMENTS}').Elements) AS e,
+             unnest(from_json(ContractApplied, '{_UPPER_ID}').Elements) AS upper
+      FROM {CU_TABLE} WHERE ContractApplied IS NOT NULL AND ChargePeriodStart < ?
     ), typed AS (
       SELECT BillingCurrency, ChargePeriodStart, in_scope,
-             coalesce(json_extract_string(e, '$.ContractCommitmentId'),
-                      json_extract_string(e, '$.ContractCommitmentID')) AS id,
-             json_extract_string(e, '$.ContractCommitmentAppliedUnit') AS unit,
-             {_number("ContractCommitmentAppliedCost")} AS cost,
-             {_number("ContractCommitmentAppliedQuantity")} AS quantity
+             coalesce(e.ContractCommitmentId, upper.ContractCommitmentID) AS id,
+             e.ContractCommitmentAppliedUnit AS unit,
+             e.ContractCommitmentAppliedCost AS cost,
+             e.ContractCommitmentAppliedQuantity AS quantity
       FROM elements
     ), windows AS (
       SELECT unnest(?::VARCHAR[]) AS id, unnest(?::TIMESTAMP[]) AS ws, unnest(?::TIMESTAMP[]) AS we
@@ -79,15 +62,6 @@ def applied_query(
     GROUP BY ALL ORDER BY ALL"""
     ids = [w[0] for w in windows]
     return query, [*params, as_of, ids, [w[1] for w in windows], [w[2] for w in windows]]
-
-
-def unreadable_query(scope: Scope, as_of: datetime) -> tuple[str, list[Any]]:
-    """The documents ``applied_query`` could not split with certainty, for exact parsing in Python."""
-    head, params = _documents(scope)
-    return f"{head} SELECT doc, BillingCurrency, ChargePeriodStart, in_scope FROM split WHERE NOT readable", [
-        *params,
-        as_of,
-    ]
 
 
 def as_of_query(scope: Scope) -> tuple[str, list[Any]]:
