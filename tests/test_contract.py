@@ -138,4 +138,8 @@ def test_openapi_is_generated_from_the_same_models() -> None:
     list_params = {p["name"] for p in doc["paths"]["/cost-and-usage"]["get"]["parameters"]}
     assert list_params == {p["name"] for p in declared_tools()["listcostandusage"]["inputParameters"]}
     job = doc["paths"]["/cost-and-usage/export/{jobId}"]["get"]["parameters"]
-    assert job == [p for p in job if p["in"] == "path" and p["required"]]
+    assert [(p["name"], p["in"], p["required"]) for p in job] == [
+        ("jobId", "path", True),
+        ("waitSeconds", "query", False),
+    ]
+    assert job[1]["schema"] == {"type": "integer", "minimum": 0, "maximum": 60}

@@ -351,7 +351,7 @@ PINNED_COST_AND_USAGE = [
      D("3292061.9612021402")),
 ]  # fmt: skip
 PINNED_CHARGES = [("Adjustment", 24), ("Credit", 24), ("Purchase", 25), ("Tax", 192), ("Usage", 335)]
-PINNED_COMMITMENTS = [("EUR", 2, D("948662.4"), None), ("USD", 6, D("5611933.7088"), D("368256"))]
+PINNED_COMMITMENTS = [("EUR", 2, D("63662.4"), None), ("USD", 6, D("2191933.7088"), D("368256"))]
 PINNED_ROWS_MD5 = "2913ba58268c71a89a06dd692542ec1f"  # kind, SKU price, resource, hour and costs of every row, in order
 
 
@@ -420,7 +420,7 @@ def test_the_reference_data_is_read_once_with_exact_decimals() -> None:
     assert reference() is ref
     lambda_requests = next(k for k in ref.skus if k.desc == "Lambda requests")
     assert lambda_requests.price_usd == D("0.0000002") and isinstance(lambda_requests.price_usd, Decimal)
-    assert str(ref.negotiated[0].total) == "3600000.00"  # the digits (and scale) of the JSON string
+    assert str(ref.negotiated[0].total) == "180000.00"  # the digits (and scale) of the JSON string
     assert [str(b.contracted_factor) for b in ref.billing_accounts] == ["0.94", "0.90", "0.88", "1.00"]
     assert len(ref.skus) == sum(len(s.skus) for s in ref.services) + len(ref.commitments)
 

@@ -186,7 +186,11 @@ async def test_the_mcp_summary_text_is_a_table_an_agent_can_quote(multi: Service
     text = result.content[0].text  # type: ignore[union-attr]
     assert text.startswith("| BillingCurrency | ServiceProviderName | EffectiveCost | rowCount |")
     assert "never added across currencies" in text
-    assert {p.name for p in prompts.prompts} == {"monthly-cost-review", "commitment-utilization-check"}
+    assert {p.name for p in prompts.prompts} == {
+        "monthly-cost-review",
+        "commitment-utilization-check",
+        "commitment-burndown-review",
+    }
     assert json.loads(schema.contents[0].text)["focusVersion"] == "1.3"  # type: ignore[union-attr]
 
 

@@ -123,6 +123,8 @@ async def test_mcp_tools_carry_annotations_and_output_schemas(services: Services
         "listbillingperiods",
         "listinvoicedetails",
         "reconcileinvoices",
+        "summarizecontractcommitments",
+        "summarizecommitmentdiscounts",
     }
     for tool in tools.values():
         assert tool.output_schema is not None and tool.annotations is not None

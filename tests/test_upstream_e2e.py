@@ -1,6 +1,7 @@
 """Upstream mode end to end, no mocks: instance B fronts instance A and answers exactly what A answers.
 
-Every tool (the seed's five, the summary and the distinct values), over REST and MCP.
+Every tool (the seed's five, the summary and the distinct values, the commitment summaries, the export
+wait), over REST and MCP.
 
 A is ``focus-api serve`` on a data dir loaded with the shared samples (AWS 1.3 Cost and Usage and
 Contract Commitment, the consolidated multi-provider file and GCP 1.2, in one ``load`` call); it accepts
@@ -315,6 +316,37 @@ async def test_a_summary_over_mcp_through_b_is_as_a_sums_it(a: Instance, b: Inst
         answers.append(without_receipt(result.structured_content))
     from_a, through_b = answers
     assert through_b == from_a
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/contract-commitments/summary", {}),
+        ("/contract-commitments/summary", {"asOf": "2026-05-10T12:00:00Z", "runRateDays": "7"}),
+        ("/contract-commitments/summary", {"billingAccountId": "100000000001"}),
+        ("/commitment-discounts/summary", {"top": "2"}),
+        ("/commitment-discounts/summary", {"groupBy": "CommitmentDiscountType,month", "providerName": "AWS"}),
+    ],
+    ids=repr,
+)
+async def test_commitment_summaries_through_b_are_as_a_computes_them(
+    a: Instance, b: Instance, path: str, params: dict[str, str]
+) -> None:
+    async with aiohttp.ClientSession(headers=a.bearer) as http:
+        from_a = await get(http, f"{a.rest}{path}", **params)
+    async with aiohttp.ClientSession(headers=b.bearer) as http:
+        through_b = await get(http, f"{b.rest}{path}", **params)
+    assert through_b == from_a
+    assert through_b["data"], "the summary is not empty"
+
+
+async def test_an_export_status_through_b_waits_for_the_job(b: Instance) -> None:
+    async with aiohttp.ClientSession(headers=b.bearer) as http:
+        async with http.post(f"{b.rest}/cost-and-usage/export", json={"format": "csv"}) as resp:
+            assert resp.status == 202, await resp.text()
+            started = await resp.json()
+        job = await get(http, f"{b.rest}/cost-and-usage/export/{started['jobId']}", waitSeconds="60")
+    assert job["status"] == "Complete" and job["recordCount"] == ROWS
 
 
 async def test_schema_metadata_through_b_is_as_a_with_its_origin_stated(a: Instance, b: Instance) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tools.pagination import PageTokens
+from tools.progress import Reporter
 from tools.source import CostFilters, DataState, ExportFormat, Scope, Source
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ class Exports(Protocol):
     async def submit(self, request: ExportRequest) -> ExportJob: ...
 
     async def status(self, job_id: str, owner: str) -> ExportJob: ...
+
+    async def wait(self, job_id: str, owner: str, timeout: float, report: Reporter | None = None) -> ExportJob:
+        """The job once it is no longer Pending or Processing, or as it is after ``timeout`` seconds; an unknown
+        job is NotFound at once. ``report`` hears the rows written at least once a second meanwhile."""
+        ...
 
 
 @dataclass(slots=True)

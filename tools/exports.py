@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tools import progress
 from tools.catalog import Dataset, stored
 from tools.context import ExportRequest, ToolContext
 from tools.envelope import AppliedScope, applied_scope
@@ -41,6 +42,16 @@ class ExportCostAndUsageInput(CostAndUsageFilters):
 
 class GetExportStatusInput(ToolInput):
     jobId: Annotated[str, Field(min_length=1, max_length=200, description="The jobId exportcostandusage returned.")]
+    waitSeconds: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=60,
+            description="Wait up to this many seconds (0-60) for the job to leave Pending/Processing; the answer "
+            "comes as soon as it does. Over MCP, a request with a progressToken gets notifications/progress "
+            "(rows written of rows expected) at least once a second while it waits.",
+        ),
+    ] = None
 
 
 class ExportFile(BaseModel):
@@ -52,6 +63,13 @@ class ExportFile(BaseModel):
     recordCount: int
     bytes: int
     sha256: str
+
+
+class ExportProgress(BaseModel):
+    """How far a running job is: Cost and Usage rows written so far, of the rows the filters match."""
+
+    rowsWritten: int
+    rowsExpected: int | None = Field(None, description="null until the job has counted its rows.")
 
 
 class ExportJob(BaseModel):
@@ -69,6 +87,7 @@ class ExportJob(BaseModel):
     error: str | None = None
     request: dict[str, Any] = Field(default_factory=dict, description="The filters and options of the export.")
     appliedScope: AppliedScope | None = None
+    progress: ExportProgress | None = Field(None, description="While Pending or Processing: rows written so far.")
 
 
 def download_url(base: str, job_id: str, name: str) -> str:
@@ -102,7 +121,11 @@ async def export_cost_and_usage(args: ExportCostAndUsageInput, ctx: ToolContext)
 
 
 async def get_export_status(args: GetExportStatusInput, ctx: ToolContext) -> ExportJob:
-    return with_links(await ctx.exports.status(args.jobId, ctx.principal), ctx.download_base)
+    if args.waitSeconds:
+        job = await ctx.exports.wait(args.jobId, ctx.principal, float(args.waitSeconds), progress.current())
+    else:
+        job = await ctx.exports.status(args.jobId, ctx.principal)
+    return with_links(job, ctx.download_base)
 
 
 EXPORT = ToolSpec(
@@ -128,8 +151,10 @@ STATUS = ToolSpec(
     description=(
         "Get the status of an export started with exportcostandusage: Pending, Processing, Complete, Failed or "
         "Expired, with recordCount, bytes, sha256 and downloadUrl (per file in files[]) once Complete, and the "
-        "reason in error when it Failed. Poll every few seconds; an export of millions of rows takes seconds "
-        "to minutes."
+        "reason in error when it Failed; while it runs, progress has rowsWritten of rowsExpected. Pass "
+        "waitSeconds (up to 60) to wait for the job to finish in this call instead of polling in a loop: the "
+        "answer comes as soon as it leaves Pending/Processing (MCP clients that send a progressToken get "
+        "notifications/progress while it waits)."
     ),
     input_model=GetExportStatusInput,
     output_model=ExportJob,

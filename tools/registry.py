@@ -6,7 +6,17 @@ The seed's five tools come first, in the seed's order, then the tools beyond it.
 
 from __future__ import annotations
 
-from tools import commitments, cost_and_usage, exports, invoices, reconciliation, schema_metadata, summaries
+from tools import (
+    burndown,
+    commitments,
+    cost_and_usage,
+    discounts,
+    exports,
+    invoices,
+    reconciliation,
+    schema_metadata,
+    summaries,
+)
 from tools.spec import ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -20,5 +30,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     invoices.LIST_BILLING_PERIODS,
     invoices.LIST_INVOICE_DETAILS,
     reconciliation.RECONCILE,
+    burndown.SUMMARIZE,
+    discounts.SUMMARIZE,
 )
 BY_NAME = {spec.name: spec for spec in TOOLS}

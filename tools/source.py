@@ -169,6 +169,37 @@ class ValuesQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class BurnDownQuery:
+    """A contract commitment burn-down: which commitments, as of when, over which run-rate window."""
+
+    filters: CommitmentFilters
+    as_of: datetime | None  # None: the end of the loaded data the caller may see
+    run_rate_days: int
+    max_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class BurnDowns:
+    """One row per commitment (the figures of ``tools/burndown.py``), the instant they hold at, and how
+    many commitments matched before ``max_rows``."""
+
+    rows: list[Row]
+    as_of: datetime | None
+    matched: int
+    envelope: Envelope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountQuery:
+    """A commitment discount utilization summary: whitelisted groups (tools/discounts.py)."""
+
+    group_by: tuple[str, ...]
+    top: int | None
+    sort: str
+    max_groups: int
+
+
+@dataclass(frozen=True, slots=True)
 class DataState:
     version: str
     last_updated: datetime | None
@@ -252,4 +283,11 @@ class Source(Protocol):
 
     async def invoice_completeness(self, filters: InvoiceFilters, dataset: str) -> Verdict:
         """dataCompleteness of the billing periods the matching rows of ``dataset`` cover."""
+
+    async def summarize_contract_commitments(self, query: BurnDownQuery) -> BurnDowns:
+        """Burn-down per ContractCommitmentId of the commitments the caller may see."""
+        ...
+
+    async def summarize_commitment_discounts(self, filters: CostFilters, query: DiscountQuery) -> Summary:
+        """Used / unused / savings / purchases per commitment discount group and currency, with totals."""
         ...

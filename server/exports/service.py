@@ -31,8 +31,9 @@ from server.store.db import utc_now
 from server.store.processes import is_alive
 from tools.context import ExportRequest, Exports
 from tools.errors import Conflict, FocusApiError, NotFound, RateLimited, Unavailable
-from tools.exports import MEDIA_TYPES, ExportFile, ExportJob
+from tools.exports import MEDIA_TYPES, ExportFile, ExportJob, ExportProgress
 from tools.instants import format_instant
+from tools.progress import REPORT_INTERVAL_SECONDS, Reporter
 from tools.source import CommitmentFilters
 
 log = structlog.get_logger(__name__)
@@ -101,6 +102,8 @@ class ExportService:
         self._admission = anyio.Lock()  # check-then-insert of limits and idempotency keys is atomic
         self._stopping = threading.Event()
         self._finished: dict[str, anyio.Event] = {}
+        # Running jobs' [rows written, rows expected] (written by the worker thread, read by status).
+        self._progress: dict[str, list[int | None]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -188,20 +191,34 @@ class ExportService:
         row = await anyio.to_thread.run_sync(self.jobs.fetch, job_id)
         if row is None or row["owner"] != owner:
             raise _not_found(job_id)
-        return _job(row)
+        job = _job(row)
+        if job.status in UNFINISHED:
+            written, expected = self._progress.get(job_id) or (0, None)
+            job.progress = ExportProgress(rowsWritten=written or 0, rowsExpected=expected)
+        return job
 
-    async def wait(self, job_id: str, owner: str, timeout: float) -> ExportJob:
-        """The job once it is no longer Pending or Processing, or as it is when ``timeout`` seconds pass."""
+    async def wait(self, job_id: str, owner: str, timeout: float, report: Reporter | None = None) -> ExportJob:
+        """The job once it is no longer Pending or Processing, or as it is when ``timeout`` seconds pass.
+
+        With ``report``, the rows written are reported when the wait starts, every
+        ``REPORT_INTERVAL_SECONDS`` while the job runs, and once more when the wait ends.
+        """
         job = await self.status(job_id, owner)
         finished = self._finished.get(job_id)
         with anyio.move_on_after(timeout):
-            if job.status in UNFINISHED and finished is not None:
-                await finished.wait()
-            # A job of another process of the data dir: its record is the only signal there is.
-            while job.status in UNFINISHED and finished is None:
-                await anyio.sleep(_POLL_SECONDS)
+            while job.status in UNFINISHED:
+                if report is not None:
+                    await report_job(report, job)
+                if finished is not None:  # this process runs the job: its end is an event
+                    with anyio.move_on_after(REPORT_INTERVAL_SECONDS if report is not None else timeout):
+                        await finished.wait()
+                else:  # another process of the data dir runs it: its record is the only signal there is
+                    await anyio.sleep(_POLL_SECONDS)
                 job = await self.status(job_id, owner)
-        return await self.status(job_id, owner)
+        job = await self.status(job_id, owner)
+        if report is not None:
+            await report_job(report, job)
+        return job
 
     @asynccontextmanager
     async def open_download(self, job_id: str, name: str, owner: str) -> AsyncIterator[ExportDownload]:
@@ -231,6 +248,7 @@ class ExportService:
                     files=json.dumps([f.model_dump() for f in files]),
                 )
         finally:
+            self._progress.pop(job_id, None)
             finished = self._finished.pop(job_id, None)
             if finished is not None:
                 finished.set()
@@ -247,7 +265,13 @@ class ExportService:
                 "CostAndUsage",
                 "cost-and-usage",
                 lambda p: self.writer.cost_and_usage(
-                    request.filters, request.format, p, stop, request.columns, request.focus_version
+                    request.filters,
+                    request.format,
+                    p,
+                    stop,
+                    request.columns,
+                    request.focus_version,
+                    lambda n: progress.__setitem__(0, n),
                 ),
             )
         ]
@@ -262,6 +286,9 @@ class ExportService:
                     ),
                 )
             )
+        progress: list[int | None] = [0, None]
+        self._progress[job_id] = progress
+        progress[1] = self.writer.count(request.filters)
         files = []
         for dataset, stem, write in plans:
             name = f"{stem}.{SUFFIX[request.format]}"
@@ -280,6 +307,16 @@ class ExportService:
                 )
             )
         return files
+
+
+async def report_job(report: Reporter, job: ExportJob) -> None:
+    """One progress notification for a job: rows written of rows expected (all of them once Complete)."""
+    if job.progress is not None:
+        written, expected = job.progress.rowsWritten, job.progress.rowsExpected
+    else:
+        written = expected = job.recordCount or 0
+    total = f" of {expected}" if expected is not None else ""
+    await report(float(written), None if expected is None else float(expected), f"{job.status}: {written}{total} rows")
 
 
 def _failure(exc: Exception, job_id: str) -> str:

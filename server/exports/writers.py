@@ -31,6 +31,8 @@ from tools.source import CommitmentFilters, CostFilters, ExportFormat
 # columns; 65 536 rows made a 1M-row export peak near 1 GB RSS, 16 384 near 0.5 GB at the same speed.
 BATCH_ROWS = 16_384
 ShouldStop = Callable[[], bool]
+# Told the rows written so far after each batch (an export job's progress).
+OnRows = Callable[[int], None]
 
 
 class ExportCancelled(Exception):
@@ -88,6 +90,7 @@ def write_query(
     fmt: ExportFormat,
     path: Path,
     should_stop: ShouldStop,
+    on_rows: OnRows | None = None,
 ) -> WriteResult:
     """Write the rows of ``table`` matching ``where`` to ``path``; returns the record count."""
     query = f"SELECT {_select(catalog, names, fmt)} FROM {table}{sql.where_sql(where)}"
@@ -95,9 +98,9 @@ def write_query(
     try:
         if fmt == "json":
             return _write_json_lines(
-                cur, f"SELECT {_json_line(catalog, names)} FROM ({query})", params, path, should_stop
+                cur, f"SELECT {_json_line(catalog, names)} FROM ({query})", params, path, should_stop, on_rows
             )
-        return _write_arrow(cur, query, params, fmt, path, should_stop)
+        return _write_arrow(cur, query, params, fmt, path, should_stop, on_rows)
     except duckdb.Error as exc:
         raise Unavailable("the export query failed; try again later") from exc
 
@@ -109,6 +112,7 @@ def _write_arrow(
     fmt: ExportFormat,
     path: Path,
     should_stop: ShouldStop,
+    on_rows: OnRows | None = None,
 ) -> WriteResult:
     count = 0
     reader = cur.sql(query, params=params).to_arrow_reader(batch_size=BATCH_ROWS)
@@ -125,6 +129,8 @@ def _write_arrow(
                 )
             writer.write_batch(batch)
             count += batch.num_rows
+            if on_rows is not None:
+                on_rows(count)
         if writer is None:  # no rows: still a valid file with the header / schema
             empty = pa.Table.from_batches([], schema=reader.schema)
             if fmt == "parquet":
@@ -138,7 +144,12 @@ def _write_arrow(
 
 
 def _write_json_lines(
-    cur: duckdb.DuckDBPyConnection, query: str, params: list[Any], path: Path, should_stop: ShouldStop
+    cur: duckdb.DuckDBPyConnection,
+    query: str,
+    params: list[Any],
+    path: Path,
+    should_stop: ShouldStop,
+    on_rows: OnRows | None = None,
 ) -> WriteResult:
     count = 0
     cur.execute(query, params)
@@ -149,6 +160,8 @@ def _write_json_lines(
             out.write("\n".join(r[0] for r in chunk))
             out.write("\n")
             count += len(chunk)
+            if on_rows is not None:
+                on_rows(count)
     return WriteResult(record_count=count)
 
 
@@ -166,12 +179,20 @@ class StoreWriter:
         should_stop: ShouldStop,
         columns: tuple[str, ...] | None = None,
         version: str = "1.3",
+        on_rows: OnRows | None = None,
     ) -> WriteResult:
         with self.source.store.open_cursor() as cur:
             where, params = sql.cost_where(filters)
             catalog = columns_at(Dataset.COST_AND_USAGE, version)
             names = sql.chosen_columns(catalog, self.source.custom_columns(cur, "CostAndUsage"), columns)
-            return write_query(cur, catalog, names, CU_TABLE, where, params, fmt, path, should_stop)
+            return write_query(cur, catalog, names, CU_TABLE, where, params, fmt, path, should_stop, on_rows)
+
+    def count(self, filters: CostFilters) -> int:
+        """How many Cost and Usage rows an export of ``filters`` will write (its progress total)."""
+        with self.source.store.open_cursor() as cur:
+            query, params = sql.count_query(filters)
+            row = cur.execute(query, params).fetchone()
+            return int(row[0]) if row else 0
 
     def contract_commitments(
         self,

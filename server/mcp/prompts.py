@@ -1,4 +1,8 @@
-"""MCP prompts for two common FinOps questions: they tell the model which tools to call, in what order."""
+"""MCP prompts for common FinOps questions: they tell the model which tools to call, in what order.
+
+Each names the one-call summaries first (summarizecostandusage, summarizecommitmentdiscounts,
+summarizecontractcommitments) and the row listings only to drill into a number.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,10 @@ def monthly_cost_review(
         '3. Call it again with groupBy ["SubAccountId"] and top 10, and with groupBy ["ChargeCategory"] to '
         "separate usage, purchases, credits, tax and adjustments.\n"
         "4. For the previous month, repeat step 2 and compare the top services' EffectiveCost.\n"
+        f"5. Call summarizecommitmentdiscounts with the same billing period filters{scope} and top 10: "
+        "utilizationPercent and unusedCost per commitment discount show what was paid for and not used.\n"
+        "6. Call summarizecontractcommitments with asOf set to the end of the month (" + end + ") to see how "
+        "the month moved each contract commitment (status, percentConsumed, projectedShortfall).\n"
         "Report amounts per BillingCurrency exactly as returned (never add different currencies), name the "
         "largest changes, and say if the month is still Partial."
     )
@@ -38,18 +46,47 @@ def commitment_utilization_check(
 ) -> str:
     account = f' with billingAccountId "{billing_account_id}"' if billing_account_id else ""
     return (
-        "Check how well commitment discounts (savings plans, reservations) and contract commitments are used.\n"
-        f"1. Call listcontractcommitments{account} to list the commitments: category Spend (ContractCommitmentCost "
-        "in BillingCurrency) or Usage (ContractCommitmentQuantity in ContractCommitmentUnit) and their periods "
-        "(start inclusive, end exclusive).\n"
-        '2. Call summarizecostandusage with groupBy ["CommitmentDiscountStatus"] and metrics '
-        '["EffectiveCost"] for the current billing period: Unused rows are commitment paid for but not used.\n'
-        '3. Call summarizecostandusage with groupBy ["ServiceName", "CommitmentDiscountStatus"], top 10, to '
-        "see where unused commitment sits.\n"
-        "4. For a specific commitment, call listcostandusage and sum the ContractApplied elements whose "
-        "ContractCommitmentId matches (AppliedCost for Spend, AppliedQuantity for Usage) and compare with the "
-        "commitment.\n"
-        "Report utilization = Used / (Used + Unused) EffectiveCost per currency, and the unused amount."
+        "Check how well commitment discounts (savings plans, reservations, committed use discounts) and "
+        "contract commitments are used.\n"
+        f"1. Call summarizecommitmentdiscounts{account} (groupBy CommitmentDiscountId, the default) for the "
+        "current billing period: per commitment discount it gives usedCost, unusedCost, utilizationPercent = "
+        "100 * used / (used + unused), unused hours (unusedQuantity in CommitmentDiscountUnit), savings = "
+        "ListCost - EffectiveCost of the covered usage, and the purchases.\n"
+        '2. Call it again with groupBy ["CommitmentDiscountType", "month"] to see the trend by type.\n'
+        f"3. Call summarizecontractcommitments{account} for the contract commitments those discounts and "
+        "negotiated contracts belong to: status, percentConsumed and projectedShortfall.\n"
+        '4. To see where unused commitment sits, call summarizecostandusage with groupBy ["ServiceName", '
+        '"CommitmentDiscountStatus"], top 10, and commitmentDiscountId set to the least used one.\n'
+        "Report utilization and the unused amount per currency exactly as returned (never add currencies), the "
+        "least used commitments first."
+    )
+
+
+def commitment_burndown_review(
+    billing_account_id: Annotated[
+        str | None, Field(description="Optional BillingAccountId to limit the review to its commitments.")
+    ] = None,
+    as_of: Annotated[
+        str | None, Field(description="Optional instant to review at, e.g. 2026-06-01T00:00:00Z (default: now).")
+    ] = None,
+) -> str:
+    args = [f'billingAccountId "{billing_account_id}"'] if billing_account_id else []
+    args += [f'asOf "{as_of}"'] if as_of else []
+    given = f" with {' and '.join(args)}" if args else ""
+    return (
+        "Review the burn-down of contract commitments (EDP, MACC, committed spend, usage minimums) and say which "
+        "will end short, by how much, and what to do.\n"
+        f"1. Call summarizecontractcommitments{given}. Each row has committed, appliedToDate, remaining, "
+        "percentConsumed vs percentElapsed, dailyRunRate over the last runRateDays (30), projectedAtPeriodEnd, "
+        "projectedShortfall (what a true-up would owe) and a status (not started, exhausted, expired, at risk, "
+        "on track; the rules are in the tool description).\n"
+        "2. Call it again with runRateDays 7 to see whether the recent run rate changes the projection.\n"
+        "3. For each commitment at risk, find what consumes it: call summarizecostandusage with groupBy "
+        '["ServiceName", "SubAccountId"] and top 10 over the commitment period.\n'
+        "4. Check notCounted (consumption in another currency or unit, never converted) and, for a token limited "
+        "to some accounts, consumptionOutsideScope and scopeNote.\n"
+        "Report per commitment, in its own currency or unit exactly as returned: status, percentConsumed against "
+        "percentElapsed, projectedShortfall or surplus, and the ContractCommitmentPeriodEnd by which it is owed."
     )
 
 
@@ -65,5 +102,11 @@ PROMPTS = (
         name="commitment-utilization-check",
         title="Commitment utilization check",
         description="How much of the commitment discounts and contract commitments is used, and where not.",
+    ),
+    Prompt.from_function(
+        commitment_burndown_review,
+        name="commitment-burndown-review",
+        title="Commitment burn-down review",
+        description="Which contract commitments will end short of what was committed, by how much, and why.",
     ),
 )

@@ -14,7 +14,10 @@ from typing import Any
 from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel
 
+from server.mcp.render_commitments import burn_down_text, discounts_text
 from tools import wire
+from tools.burndown import SummarizeContractCommitmentsOutput
+from tools.discounts import SummarizeCommitmentDiscountsOutput
 from tools.errors import FocusApiError
 from tools.exports import ExportJob
 from tools.reconciliation import ReconcileInvoicesOutput
@@ -84,6 +87,10 @@ def summary(output: BaseModel) -> str:
         return _table(output)
     if isinstance(output, ReconcileInvoicesOutput):
         return _reconciliation(output)
+    if isinstance(output, SummarizeContractCommitmentsOutput):
+        return burn_down_text(output)
+    if isinstance(output, SummarizeCommitmentDiscountsOutput):
+        return discounts_text(output)
     if isinstance(output, ListCostAndUsageValuesOutput):
         shown = ", ".join(f"{v.value} ({v.rowCount} rows)" for v in output.data[:50])
         more = "; more: pass nextPageToken" if output.nextPageToken else ""
@@ -97,6 +104,9 @@ def summary(output: BaseModel) -> str:
         text = f"Export {output.jobId}: {output.status}"
         if output.status == "Complete":
             text += f", {output.recordCount} records, {output.bytes} bytes, sha256 {output.sha256}"
+        if output.progress is not None:
+            expected = output.progress.rowsExpected
+            text += f", {output.progress.rowsWritten}" + (f" of {expected}" if expected is not None else "") + " rows"
         if output.error:
             text += f" ({output.error})"
         return text + "."

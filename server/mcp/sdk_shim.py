@@ -14,7 +14,14 @@ sends no log notifications to clients (its log is its own stderr), so the level 
 (its model requires one); focus-api has none unless ``FOCUS_API_AUTHORIZATION_SERVERS`` names some, so the
 route the SDK adds is replaced by one serving focus-api's own document.
 
-``tests/test_mcp_sdk_shim.py`` (1, 2) and ``tests/test_hardening.py`` (3) fail loudly if the SDK changes.
+4. Whether a request asked for progress: on the wire, its ``_meta.progressToken`` (read with the SDK's own
+``progress_token_from_params``); the in-process client (``Client(server)``) passes its progress callback
+beside the request instead, which only the request's dispatch context knows (``_on_progress``, inside
+the modern era's wrapper ``_inner``). Without
+either, ``Context.report_progress`` is a no-op, but focus-api would still watch every query for nothing.
+
+``tests/test_mcp_sdk_shim.py`` (1, 2), ``tests/test_hardening.py`` (3) and ``tests/test_export_wait.py`` (4)
+fail loudly if the SDK changes.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import structlog
 from mcp import types
 from mcp.server import MCPServer
 from mcp.server.auth.routes import build_resource_metadata_url
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -98,3 +106,12 @@ def replace_resource_metadata(app: Starlette, resource_url: str, authorization_s
         f"the MCP SDK no longer serves RFC 9728 metadata at {path}; update server/mcp/sdk_shim.py "
         "(replace_resource_metadata) for this SDK version"
     )
+
+
+def progress_requested(params: Any, session: Any) -> bool:
+    """4. The request (its raw ``params``, the request-scoped ``session``) asked for progress notifications."""
+    if progress_token_from_params(params) is not None:
+        return True
+    outbound = getattr(session, "_request_outbound", None)
+    outbound = getattr(outbound, "_inner", outbound)  # the modern era wraps the dispatch context
+    return getattr(outbound, "_on_progress", None) is not None

@@ -25,9 +25,9 @@ from server.mcp.prompts import PROMPTS
 from server.mcp.receipt import receipt
 from server.mcp.render import EXPORT_URI, error_result, tool_result
 from server.mcp.schemas import SCHEMA_URI, model_schema, output_schema
-from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level, replace_resource_metadata
+from server.mcp.sdk_shim import RegistryInputSchemas, accept_log_level, progress_requested, replace_resource_metadata
 from server.pipeline import Caller, Pipeline
-from tools import __version__, wire
+from tools import __version__, progress, wire
 from tools.context import MCP_LIMITS
 from tools.errors import FocusApiError, Unauthorized
 from tools.registry import TOOLS
@@ -39,8 +39,27 @@ INSTRUCTIONS = (
     "UTC; *Start inclusive, *End exclusive. For large result sets use exportcostandusage and poll "
     "getcostandusageexportstatus. To check invoices against the cost data (FOCUS 1.4), use reconcileinvoices; "
     "listinvoicedetails and listbillingperiods list the invoice lines and the billing periods' Open/Closed status."
+    "UTC; *Start inclusive, *End exclusive. For commitments: summarizecommitmentdiscounts (utilization, unused "
+    "cost and hours, savings) and summarizecontractcommitments (burn-down, projected shortfall). For large "
+    "result sets use exportcostandusage, then getcostandusageexportstatus with waitSeconds (up to 60) instead "
+    "of polling in a loop."
 )
 MAX_RESOURCE_BYTES = 16 * 1024 * 1024
+
+
+def _reporter(context: Context[Any, Any] | None) -> progress.Reporter | None:
+    """Progress notifications for this request, when it carries a progressToken (none otherwise: no query
+    is then watched for progress at all)."""
+    if context is None:
+        return None
+    request = context.request_context
+    if not progress_requested(request.params, request.session):
+        return None
+
+    async def report(done: float, total: float | None, message: str | None) -> None:
+        await context.report_progress(done, total, message)
+
+    return report
 
 
 class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
@@ -130,8 +149,9 @@ class FocusMCPServer(RegistryInputSchemas, MCPServer[Any]):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult:
         try:
-            async with self.pipeline.call(name, arguments or {}, self._caller()) as call:
-                output = await call.run()
+            with progress.reporting(_reporter(context)):
+                async with self.pipeline.call(name, arguments or {}, self._caller()) as call:
+                    output = await call.run()
         except FocusApiError as exc:
             return error_result(exc)
         every_column = "columns" in call.spec.input_model.model_fields and not getattr(call.args, "columns", None)

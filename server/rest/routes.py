@@ -59,6 +59,8 @@ CACHEABLE = frozenset(
         "listbillingperiods",
         "listinvoicedetails",
         "reconcileinvoices",
+        "summarizecontractcommitments",
+        "summarizecommitmentdiscounts",
     }
 )
 

@@ -19,7 +19,9 @@ import anyio
 import duckdb
 
 from server.sources import sql, summary_sql
+from server.sources.commitment_source import CommitmentAnalytics
 from server.sources.duckdb_invoices import InvoiceQueries
+from server.sources.query_progress import run_reporting
 from server.store.db import StoreView
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
 from tools.catalog import Dataset, DataType, columns_at, stored
@@ -96,9 +98,9 @@ def _cursor_int(cursor: str | None) -> int | None:
         raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
 
 
-class DuckDBSource(InvoiceQueries):
-    """FOCUS data from the embedded store (the FOCUS 1.4 Billing Period and Invoice Detail answers, and the
-    completeness rule, are in ``duckdb_invoices``)."""
+class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
+    """FOCUS data from the embedded store (the FOCUS 1.4 Billing Period and Invoice Detail answers and the
+    completeness rule are in ``duckdb_invoices``, the commitment summaries in ``commitment_source``)."""
 
     def __init__(self, store: StoreView, *, max_concurrency: int = 4, query_timeout: float = 30.0) -> None:
         self.store = store
@@ -137,7 +139,7 @@ class DuckDBSource(InvoiceQueries):
 
             try:
                 with anyio.fail_after(self.query_timeout or None):
-                    return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+                    return await run_reporting(cur, run)
             except TimeoutError:
                 _interrupt(cur)
                 raise QueryTimeout(

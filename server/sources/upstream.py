@@ -35,16 +35,22 @@ from server.sources import upstream_contract as contract
 from server.sources.upstream_client import Params, UpstreamClient
 from server.sources.upstream_failures import UpstreamNotFound
 from server.sources.upstream_invoices import UpstreamInvoices, completeness_rule
+from tools.burndown import SummarizeContractCommitmentsOutput
 from tools.catalog import DEFAULT_VERSION, Dataset, columns_at, is_custom_column
+from tools.discounts import SummarizeCommitmentDiscountsOutput
 from tools.errors import Forbidden, InvalidPageToken, UpstreamError
 from tools.filters import query_params
+from tools.instants import format_instant
 from tools.pagination import b64url, unb64url
 from tools.source import (
+    BurnDownQuery,
+    BurnDowns,
     CommitmentFilters,
     Completeness,
     CompletenessRule,
     CostFilters,
     DataState,
+    DiscountQuery,
     Envelope,
     Page,
     Scope,
@@ -303,6 +309,56 @@ class UpstreamSource(UpstreamInvoices):
             next_cursor=self._seal.seal(answer.next_token) if answer.next_token else None,
             total=answer.total,
             envelope=Envelope(last_updated=answer.last_updated, completeness=answer.completeness),
+        )
+
+    async def summarize_contract_commitments(self, query: BurnDownQuery) -> BurnDowns:
+        """The upstream's ``GET /contract-commitments/summary`` (a focus-api offers it), checked against the
+        tool's own output model."""
+        require_unscoped(query.filters.scope)
+        params = [
+            *(
+                ("contractCommitmentId" if k == "commitmentDiscountId" else k, v)
+                for k, v in _commitment_params(query.filters).items()
+            ),
+            ("runRateDays", str(query.run_rate_days)),
+            *([("asOf", format_instant(query.as_of) or "")] if query.as_of else []),
+        ]
+        path = "/contract-commitments/summary"
+        answer: SummarizeContractCommitmentsOutput = await self._optional(
+            "summarizecontractcommitments",
+            path,
+            params,
+            lambda body: contract.model(SummarizeContractCommitmentsOutput, body, f"GET {path}"),
+        )
+        last_updated = contract.instant(answer.dataLastUpdated, "dataLastUpdated", f"GET {path}")
+        self._seen(last_updated)
+        return BurnDowns(
+            rows=[r.model_dump() for r in answer.data][: query.max_rows],
+            as_of=contract.instant(answer.asOf, "asOf", f"GET {path}"),
+            matched=answer.totalRecords,
+            envelope=Envelope(last_updated=last_updated, completeness=answer.dataCompleteness),
+        )
+
+    async def summarize_commitment_discounts(self, filters: CostFilters, query: DiscountQuery) -> Summary:
+        """The upstream's ``GET /commitment-discounts/summary``, checked against the tool's output model."""
+        require_unscoped(filters.scope)
+        params = [*query_params(filters), ("groupBy", ",".join(query.group_by)), ("sort", query.sort)]
+        if query.top is not None:
+            params.append(("top", str(query.top)))
+        path = "/commitment-discounts/summary"
+        answer: SummarizeCommitmentDiscountsOutput = await self._optional(
+            "summarizecommitmentdiscounts",
+            path,
+            params,
+            lambda body: contract.model(SummarizeCommitmentDiscountsOutput, body, f"GET {path}"),
+        )
+        last_updated = contract.instant(answer.dataLastUpdated, "dataLastUpdated", f"GET {path}")
+        self._seen(last_updated)
+        return Summary(
+            rows=[r.model_dump() for r in answer.data],
+            totals=[t.model_dump() for t in answer.totals],
+            group_count=answer.groupCount,
+            envelope=Envelope(last_updated=last_updated, completeness=answer.dataCompleteness),
         )
 
     async def _optional(self, tool: str, path: str, params: Params, check: Callable[[Any], T]) -> T:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,6 +27,7 @@ from tools.schema_metadata import LoadedInfo
 from tools.source import Completeness
 
 _COMPLETENESS = ("Complete", "Partial", "Empty")
+M = TypeVar("M", bound=BaseModel)
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
 
@@ -296,6 +297,12 @@ def _model(model: type[BaseModel], body: Any, operation: str) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "the body"
         raise ContractViolation(operation, f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+def model(output: type[M], body: Any, operation: str) -> M:
+    """A body checked against one of the tools' own output models (the answers of focus-api's own tools)."""
+    checked: M = _model(output, body, operation)
+    return checked
 
 
 def export_job(body: Any, operation: str) -> ExportJob:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
-from server.exports.service import ExportDownload
+import anyio
+
+from server.exports.jobs import UNFINISHED
+from server.exports.service import ExportDownload, report_job
 from server.sources import upstream_contract as contract
 from server.sources.upstream import derive_key, require_unscoped
 from server.sources.upstream_client import UpstreamClient
@@ -25,6 +28,10 @@ from tools.context import ExportRequest
 from tools.errors import NotFound
 from tools.exports import ExportCostAndUsageInput, ExportFile, ExportJob
 from tools.pagination import b64url
+from tools.progress import Reporter
+
+# How often a waiting call asks the upstream again (and reports progress): at least once a second.
+UPSTREAM_POLL_SECONDS = 1.0
 
 JOB_PREFIX = "up-"
 _EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
@@ -33,8 +40,11 @@ _EXPORT_FIELDS = frozenset(ExportCostAndUsageInput.model_fields)
 class UpstreamExports:
     """Export jobs run by the upstream, under ids bound to the caller who started them."""
 
-    def __init__(self, client: UpstreamClient, *, secret: bytes) -> None:
+    def __init__(
+        self, client: UpstreamClient, *, secret: bytes, sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    ) -> None:
         self.client = client
+        self._sleep = sleep  # between the polls of a wait; injectable so tests never wait for real
         self._key = derive_key(secret, "export job owner")
         self._idempotency_key = derive_key(secret, "export idempotency key")
 
@@ -92,6 +102,20 @@ class UpstreamExports:
 
     async def status(self, job_id: str, owner: str) -> ExportJob:
         return self._ours(await self._fetch(self.upstream_id(job_id, owner), job_id), job_id)
+
+    async def wait(self, job_id: str, owner: str, timeout: float, report: Reporter | None = None) -> ExportJob:
+        """Poll the upstream (any FOCUS API: the seed's status route has no wait) until the job leaves
+        Pending/Processing or ``timeout`` passes, reporting the upstream's progress at every poll."""
+        job = await self.status(job_id, owner)
+        with anyio.move_on_after(timeout):
+            while job.status in UNFINISHED:
+                if report is not None:
+                    await report_job(report, job)
+                await self._sleep(UPSTREAM_POLL_SECONDS)
+                job = await self.status(job_id, owner)
+        if report is not None:
+            await report_job(report, job)
+        return job
 
     @asynccontextmanager
     async def open_download(self, job_id: str, name: str, owner: str) -> AsyncIterator[ExportDownload]:
