@@ -51,10 +51,11 @@ class GatedWriter(StoreWriter):
         path: Path,
         should_stop: ShouldStop,
         columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
         on_rows: OnRows | None = None,
     ) -> WriteResult:
         assert self.gate.wait(60), "the test never opened the gate"
-        return super().cost_and_usage(filters, fmt, path, should_stop, columns, on_rows)
+        return super().cost_and_usage(filters, fmt, path, should_stop, columns, version, on_rows)
 
 
 class Progress:

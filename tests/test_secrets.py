@@ -14,19 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
-import duckdb
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from serving import SMALL_DEMO_ROWS, Server, copy_store, demo_dir, serving
+
+from server.exports.jobs import JOBS_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -175,11 +178,8 @@ async def mcp_exercise(server: Server, evidence: Evidence) -> None:
 
 
 def job_rows(data_dir: Path) -> list[str]:
-    con = duckdb.connect(str(data_dir / "focus.duckdb"), read_only=True)
-    try:
-        return [repr(row) for row in con.execute("SELECT * FROM export_jobs").fetchall()]
-    finally:
-        con.close()
+    with closing(sqlite3.connect(data_dir / JOBS_FILE)) as db:
+        return [repr(row) for row in db.execute("SELECT * FROM export_jobs").fetchall()]
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,10 @@ _PY_TYPES: dict[DataType, Any] = {
 
 def _versions_note(dataset: Dataset, column_id: str) -> str:
     """Which served row shapes carry a column, when not all of them do."""
+    if dataset in (Dataset.BILLING_PERIOD, Dataset.INVOICE_DETAIL):
+        return ""
     shapes = [v for v in ("1.3", "1.4") if column_id in columns_at(dataset, v)]
-    if dataset in (Dataset.BILLING_PERIOD, Dataset.INVOICE_DETAIL) or len(shapes) == 2:
+    if len(shapes) == 2:
         return ""
     if shapes == ["1.4"]:
         return " FOCUS 1.4 rows only (focusVersion 1.4)."

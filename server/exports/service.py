@@ -115,11 +115,16 @@ class ExportService:
         """
         self.root.mkdir(exist_ok=True)
         for job_id, process_id in self.jobs.unfinished():
-            if is_alive(self.data_dir, process_id):
-                continue
-            shutil.rmtree(self.root / job_id, ignore_errors=True)
-            error = "interrupted: the server stopped before the export finished; start it again"
-            self.jobs.update(job_id, status="Failed", completed_at=utc_now(), error=error)
+            self._fail_if_orphaned(job_id, process_id)
+
+    def _fail_if_orphaned(self, job_id: str, process_id: str | None) -> bool:
+        """Fail the unfinished job when the process running it is gone (its partial files go with it)."""
+        if process_id == self.jobs.process_id or is_alive(self.data_dir, process_id):
+            return False
+        shutil.rmtree(self.root / job_id, ignore_errors=True)
+        error = "interrupted: the server stopped before the export finished; start it again"
+        self.jobs.update(job_id, status="Failed", completed_at=utc_now(), error=error)
+        return True
 
     async def run(self, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Recover, then own the background jobs and the expiry sweep until cancelled."""
@@ -191,6 +196,11 @@ class ExportService:
         row = await anyio.to_thread.run_sync(self.jobs.fetch, job_id)
         if row is None or row["owner"] != owner:
             raise _not_found(job_id)
+        # A job another process ran until it died is reported Failed at once, not when a process next starts.
+        if row["status"] in UNFINISHED and await anyio.to_thread.run_sync(
+            self._fail_if_orphaned, job_id, row["process_id"]
+        ):
+            row = await anyio.to_thread.run_sync(self.jobs.fetch, job_id) or row
         job = _job(row)
         if job.status in UNFINISHED:
             written, expected = self._progress.get(job_id) or (0, None)
