@@ -103,22 +103,31 @@ def p50(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def working_copy(source: Path, name: str) -> Path:
-    """A private copy of ``source``'s store file under ``bench/.data/<name>/`` (made once per generated dataset).
+def store_file(data_dir: Path) -> Path:
+    """The DuckDB file a data dir serves: its published generation (``server.store.generations``)."""
+    from server.store.generations import LEGACY_FILE, Layout
 
-    The suite serves one copy and reads another straight with DuckDB, so both can run side by side (DuckDB
-    lets one process open a database file for writing, and nobody else in the meantime).
+    current = Layout(data_dir).current()
+    return current if current is not None else data_dir / LEGACY_FILE
+
+
+def working_copy(source: Path, name: str, *, fresh: bool = False) -> Path:
+    """A private copy of ``source``'s store under ``bench/.data/<name>/`` (made once per generated dataset).
+
+    The suite serves one copy and reads another straight with DuckDB (``store_file``), so both run side by
+    side without sharing a file. The copy is a single-file store, which a server adopts as its first
+    generation. ``fresh`` makes a new copy even when one exists (for a case that changes the data).
     """
-    from server.store.db import DB_FILE
+    from server.store.generations import LEGACY_FILE
 
     target = DATA / name
     stamp = (source / ".ready").stat().st_mtime_ns
     marker = target / ".copied-from"
-    if marker.exists() and marker.read_text() == f"{source}@{stamp}":
+    if not fresh and marker.exists() and marker.read_text() == f"{source}@{stamp}":
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    shutil.copyfile(source / DB_FILE, target / DB_FILE)
+    shutil.copyfile(store_file(source), target / LEGACY_FILE)
     marker.write_text(f"{source}@{stamp}")
     return target
 

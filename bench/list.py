@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import duckdb
 import httpx2
-from common import SECRET, demo_store, machine, p50, pct, served
+from common import SECRET, demo_store, machine, p50, pct, served, store_file
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
     data_dir = demo_store(args.rows)
-    db = str(data_dir / "focus.duckdb")
+    db = str(store_file(data_dir))
     deep = cursor_at_page(db, 10_000) if args.rows >= 10_000 * PAGE * 4 else cursor_at_page(db, 100)
     deep_page = 10_000 if args.rows >= 10_000 * PAGE * 4 else 100
     raw = raw_round(db, args.requests, None)

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
-from common import DATA, demo_store, machine
+from common import DATA, demo_store, machine, store_file
 
-from server.store.db import DB_FILE, Store
+from server.store.db import Store
 from server.store.loader import load_files
 from server.store.schema import CU_SORT_KEY, CU_TABLE, DECIMAL_TYPE, FOCUS_TIMESTAMP_FORMAT, quote
 from tools.catalog import DataType, cost_and_usage
@@ -61,7 +61,7 @@ def export(rows: int, seed: int) -> tuple[Path, Path]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     started = time.perf_counter()
-    con = duckdb.connect(str(source / DB_FILE), read_only=True)
+    con = duckdb.connect(str(store_file(source)), read_only=True)
     try:
         con.execute("SET enable_progress_bar = false")
         text = []

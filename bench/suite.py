@@ -23,16 +23,15 @@ from dataclasses import dataclass, replace
 
 import exports
 import ingest
+import live
 import pages
 import peer
 import summary
 import throughput
-from common import HERE, demo_store, git_commit, machine, server_process, working_copy
+from common import HERE, demo_store, git_commit, machine, server_process, store_file, working_copy
 from report import Row, render, write_results
 
-from server.store.db import DB_FILE
-
-CASES = ("pages", "summary", "throughput", "exports", "ingest", "peer")
+CASES = ("pages", "summary", "throughput", "exports", "ingest", "peer", "live")
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def main() -> None:
     log(f"{profile.mode}: {profile.rows:,} rows; dataset ...")
     source = demo_store(profile.rows, args.seed)
     served_dir = working_copy(source, f"suite-serve-{profile.rows}-{args.seed}")
-    raw_db = working_copy(source, f"suite-raw-{profile.rows}-{args.seed}") / DB_FILE
+    raw_db = store_file(working_copy(source, f"suite-raw-{profile.rows}-{args.seed}"))
     log(f"dataset ready after {time.perf_counter() - started:.1f} s")
     run = Runner(only)
     p = profile
@@ -148,6 +147,16 @@ def main() -> None:
         lambda: peer.run(served_dir, raw_db, f"peer-parquet-{p.rows}-{args.seed}", p.peer_requests),
         [f"peer q{i}" for i in range(1, 5)],
     )
+
+    if "live" in only:
+        # The loads change the served data: a private copy of the store, not the one the other cases use.
+        live_dir = working_copy(source, f"suite-live-{p.rows}-{args.seed}", fresh=True)
+        with server_process(live_dir, FOCUS_API_RESPONSE_CACHE_MB="0") as server:
+            run.case(
+                "live",
+                lambda: live.run(server, live_dir, source, p.rows, args.seed, p.ingest_rounds + 2, p.page_requests, 2),
+                ["load one month: into the full store vs into an empty one", "load publish -> visible"],
+            )
 
     seconds = time.perf_counter() - started
     context = (

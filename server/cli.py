@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import duckdb
 from pydantic import ValidationError
 
 from server import logging_setup
@@ -110,18 +111,21 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"focus-api load: {exc}", file=sys.stderr)
         return 2
-    store = Store(settings.data_dir, memory_limit=settings.memory_limit)
     options: dict[str, Any] = {"strict": args.strict, "on_bad_rows": args.on_bad_rows}
     try:
-        # The bar goes to stderr, and only to a terminal: a pipe or a log gets the report alone.
-        err = Console(stderr=True)
-        if err.is_terminal and not args.json:
-            with BarProgress(paths, err) as bar:
-                summary = load_files(store, paths, progress=bar, **options)
-        else:
-            summary = load_files(store, paths, **options)
-    finally:
-        store.close()
+        with Store(settings.data_dir, memory_limit=settings.memory_limit) as store:
+            # The bar goes to stderr, and only to a terminal: a pipe or a log gets the report alone.
+            err = Console(stderr=True)
+            if err.is_terminal and not args.json:
+                with BarProgress(paths, err) as bar:
+                    summary = load_files(store, paths, progress=bar, **options)
+            else:
+                summary = load_files(store, paths, **options)
+    except (OSError, duckdb.Error) as exc:
+        if _data_dir_busy(exc):
+            raise
+        print(_write_failed("load", exc), file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(summary.as_json(), indent=2, default=str))
     else:
@@ -137,11 +141,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging_setup.configure(settings.log_level, json=settings.log_json)
-    store = Store(settings.data_dir, memory_limit=settings.memory_limit)
     try:
-        summary = generate_demo(store, rows=args.rows, seed=args.seed)
-    finally:
-        store.close()
+        with Store(settings.data_dir, memory_limit=settings.memory_limit) as store:
+            summary = generate_demo(store, rows=args.rows, seed=args.seed)
+    except (OSError, duckdb.Error) as exc:
+        if _data_dir_busy(exc):
+            raise
+        print(_write_failed("demo", exc), file=sys.stderr)
+        return 1
     loaded = {
         dataset: sum(f.rows for f in summary.files if f.dataset == dataset and f.status == "loaded")
         for dataset in ("CostAndUsage", "ContractCommitment")
@@ -215,10 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _write_failed(command: str, exc: BaseException) -> str:
+    """A writer stopped by the machine (disk full, a file-size limit, I/O): nothing of it was published."""
+    return (
+        f"focus-api {command}: stopped by an I/O error, and nothing of it was published: {exc}. The data served "
+        "is unchanged; fix the cause (free disk space in the data dir) and run it again."
+    )
+
+
 def _data_dir_busy(exc: BaseException) -> bool:
     """DuckDB refused to open an earlier release's single-file store because that release's process holds it."""
-    import duckdb
-
     return isinstance(exc, duckdb.IOException) and "Conflicting lock" in str(exc)
 
 

@@ -60,15 +60,12 @@ def ensure_data(store: LiveStore, settings: Settings) -> None:
         return
     from server.store.demo import generate_demo
 
-    writer = Store(settings.data_dir, memory_limit=settings.memory_limit)
-    try:
+    with Store(settings.data_dir, memory_limit=settings.memory_limit) as writer:
         if writer.is_empty():
             log.info(
                 "empty data dir: loading the demo dataset", rows=settings.demo_rows, data_dir=str(settings.data_dir)
             )
             generate_demo(writer, rows=settings.demo_rows)
-    finally:
-        writer.close()
 
 
 @asynccontextmanager

@@ -16,13 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import AWS_13, ROOT, decimal_sums, read_csv, tool_context
 
-from server.auth import LOCAL
+from server.auth import LOCAL, Principal
 from server.exports.service import ExportService
 from server.services import Services
 from server.store.db import Store
 from server.store.loader import load_files
 from tools import exports
 from tools.context import REST_LIMITS
+from tools.errors import NotFound
 from tools.exports import ExportCostAndUsageInput, ExportJob, GetExportStatusInput
 
 VALIDATOR = ROOT.parent / "shared" / "tools" / "focus-validate"
@@ -103,6 +104,20 @@ async def test_filters_apply_to_exports_and_commitments_come_as_a_second_file(se
     commitments = read_back(paths[1])
     assert len(commitments) == job.files[1].recordCount == 10
     assert set(commitments[0]) >= {"ContractCommitmentId", "ContractId", "ContractCommitmentCategory"}
+
+
+async def test_a_principals_job_is_not_found_by_another_principal_but_the_local_user_reads_it(
+    services: Services,
+) -> None:
+    alice, bob = Principal("alice"), Principal("bob")
+    job = await exports.export_cost_and_usage(
+        ExportCostAndUsageInput(format="csv"), tool_context(services, REST_LIMITS, alice)
+    )
+    with pytest.raises(NotFound):
+        await exports.get_export_status(GetExportStatusInput(jobId=job.jobId), tool_context(services, REST_LIMITS, bob))
+    # stdio and an unauthenticated loopback serve act for the data dir's owner, who can read its files anyway
+    seen = await exports.get_export_status(GetExportStatusInput(jobId=job.jobId), tool_context(services, REST_LIMITS))
+    assert seen.jobId == job.jobId and (await finished(services, job)).status == "Complete"
 
 
 async def test_an_export_matching_nothing_is_complete_with_zero_records(services: Services) -> None:

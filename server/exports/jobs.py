@@ -4,7 +4,8 @@ The jobs live beside the store, not in it: every ``serve`` and ``stdio`` process
 runs and reports jobs, while the store's generations are read-only to them (``server.store.generations``).
 SQLite in WAL mode is made for this: many processes, short transactions, readers never blocked by the
 writer, each change durable when its transaction commits. Each job records the process running it
-(``server.store.processes``), so a process starting up fails only the jobs of processes that are gone.
+(``server.store.processes``), so a process starting up fails only the jobs of processes that are gone,
+and the rows it has written so far, so a wait in another process reports progress too.
 
 Blocking calls: the export service runs each in a worker thread, never on the event loop.
 """
@@ -23,13 +24,14 @@ from tools.context import ExportRequest
 
 JOBS_FILE = "jobs.sqlite"
 _COLUMNS: tuple[str, ...] = ("job_id", "owner", "status", "format", "request", "created_at", "started_at")
-_COLUMNS += ("completed_at", "record_count", "files", "error", "process_id")
+_COLUMNS += ("completed_at", "record_count", "files", "error", "process_id", "rows_written", "rows_expected")
 _INSTANTS = frozenset({"created_at", "started_at", "completed_at"})
 UNFINISHED = ("Pending", "Processing")
 _DDL = """CREATE TABLE IF NOT EXISTS export_jobs (
   job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, status TEXT NOT NULL, format TEXT NOT NULL,
   request TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, completed_at TEXT,
-  record_count INTEGER, files TEXT, error TEXT, idempotency_key TEXT, process_id TEXT
+  record_count INTEGER, files TEXT, error TEXT, idempotency_key TEXT, process_id TEXT,
+  rows_written INTEGER, rows_expected INTEGER
 )"""
 
 

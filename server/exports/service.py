@@ -1,11 +1,13 @@
 """The export job service of the embedded store: admission, durable jobs, crash-safe files, expiry.
 
-A job is a row of ``export_jobs`` (``jobs.py``) from the moment it is accepted, so it survives a restart.
-Files are written by ``writers.py`` to a hidden temp name and renamed only once complete, with their row
-count, size and sha256 recorded; a job that was Pending or Processing when the process died is marked
-Failed ("interrupted") at the next start and its partial files are removed. It is never reported
-Complete. Every DuckDB call runs in a worker thread. Download links are the transports' business: the
-jobs this service answers carry file names, not URLs.
+A job is a row of ``DATA_DIR/jobs.sqlite`` (``jobs.py``) from the moment it is accepted, so it survives a
+restart and every process of the data dir sees it. Files are written by ``writers.py`` to a hidden temp name
+and renamed only once complete, with their row count, size and sha256 recorded; a job that was Pending or
+Processing when its process died is marked Failed ("interrupted") as soon as any process of the data dir
+looks at it (or starts up), and its partial files are removed. It is never reported Complete. The local
+user (stdio, an unauthenticated loopback serve) may read every job of the data dir: it owns the files.
+Every DuckDB call runs in a worker thread. Download links are the transports' business: the jobs this
+service answers carry file names, not URLs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,6 +28,7 @@ from typing import Any, Protocol
 import anyio
 import structlog
 
+from server.auth import LOCAL
 from server.exports.jobs import UNFINISHED, JobTable
 from server.exports.writers import ExportCancelled, StoreWriter, WriteResult
 from server.store.db import utc_now
@@ -194,7 +198,7 @@ class ExportService:
 
     async def status(self, job_id: str, owner: str) -> ExportJob:
         row = await anyio.to_thread.run_sync(self.jobs.fetch, job_id)
-        if row is None or row["owner"] != owner:
+        if row is None or (row["owner"] != owner and owner != LOCAL.name):
             raise _not_found(job_id)
         # A job another process ran until it died is reported Failed at once, not when a process next starts.
         if row["status"] in UNFINISHED and await anyio.to_thread.run_sync(
@@ -203,7 +207,7 @@ class ExportService:
             row = await anyio.to_thread.run_sync(self.jobs.fetch, job_id) or row
         job = _job(row)
         if job.status in UNFINISHED:
-            written, expected = self._progress.get(job_id) or (0, None)
+            written, expected = self._progress.get(job_id) or (row["rows_written"], row["rows_expected"])
             job.progress = ExportProgress(rowsWritten=written or 0, rowsExpected=expected)
         return job
 
@@ -281,7 +285,7 @@ class ExportService:
                     stop,
                     request.columns,
                     request.focus_version,
-                    lambda n: progress.__setitem__(0, n),
+                    on_rows,
                 ),
             )
         ]
@@ -299,6 +303,16 @@ class ExportService:
         progress: list[int | None] = [0, None]
         self._progress[job_id] = progress
         progress[1] = self.writer.count(request.filters)
+        self.jobs.update(job_id, rows_written=0, rows_expected=progress[1])
+        shared_at = [time.monotonic()]
+
+        def on_rows(count: int) -> None:
+            progress[0] = count
+            # Other processes' waits read the job's record: keep it current, but not on every batch.
+            if time.monotonic() - shared_at[0] >= REPORT_INTERVAL_SECONDS:
+                shared_at[0] = time.monotonic()
+                self.jobs.update(job_id, rows_written=count)
+
         files = []
         for dataset, stem, write in plans:
             name = f"{stem}.{SUFFIX[request.format]}"

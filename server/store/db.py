@@ -24,11 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from server.store.generations import LEGACY_FILE, Layout
+from server.store.generations import Layout
 from server.store.schema import CC_TABLE, CU_TABLE, ddl
 
-# The single file of earlier releases; benchmarks that copy a store by hand still use this name.
-DB_FILE = LEGACY_FILE
 SCHEMA_KEY = "schema_version"
 
 
@@ -116,8 +114,18 @@ class Store(StoreView):
             self._started = (self.get_meta("data_version"), self.get_meta(SCHEMA_KEY))
             self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [SCHEMA_KEY, schema_version()])
         except BaseException:
-            self._abandon()
+            self.abandon()
             raise
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """Publish what was written, unless the block raised: then nothing of this generation is published."""
+        if kind is None:
+            self.close()
+        else:
+            self.abandon()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
@@ -161,7 +169,7 @@ class Store(StoreView):
                 self.layout.publish(self.path)
             self.layout.collect_garbage()
         except BaseException:
-            self._abandon()
+            self.abandon()
             raise
         else:
             self._release()
@@ -172,7 +180,7 @@ class Store(StoreView):
             self._lock.close()
             self._lock = None
 
-    def _abandon(self) -> None:
+    def abandon(self) -> None:
         """Nothing of this generation is published: it is deleted, and the lock released."""
         con = getattr(self, "con", None)
         if con is not None:
