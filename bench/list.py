@@ -26,7 +26,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from server.sources import sql
-from tools.catalog import cost_and_usage
+from tools.catalog import DEFAULT_VERSION, cost_and_usage
 from tools.cost_and_usage import ListCostAndUsageInput
 from tools.pagination import PageTokens, fingerprint
 from tools.source import Scope
@@ -76,7 +76,7 @@ def page_token(rest_url: str, cursor: int) -> str:
     filters = ListCostAndUsageInput.model_validate(FILTERS).cost_filters(Scope())
     state = json.loads(urllib.request.urlopen(f"{rest_url}/healthz").read())  # noqa: S310
     return PageTokens(SECRET.encode()).issue(
-        fingerprint=fingerprint("listcostandusage", filters.as_params(), ""),
+        fingerprint=fingerprint("listcostandusage", filters.as_params() | {"focusVersion": DEFAULT_VERSION}, ""),
         data_version=state["dataVersion"],
         cursor=str(cursor),
     )

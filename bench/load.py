@@ -76,7 +76,9 @@ def export(rows: int, seed: int) -> tuple[Path, Path]:
         # A stable shuffle: the loader must sort, as it would for a real export.
         rows_sql = f"FROM {CU_TABLE} ORDER BY hash(_row_id, {seed})"
         con.execute(f"COPY (SELECT {', '.join(text)} {rows_sql}) TO '{csv_path}' (FORMAT csv, HEADER)")
-        con.execute(f"COPY (SELECT * EXCLUDE (_row_id, _load_id) {rows_sql}) TO '{parquet_path}' (FORMAT parquet)")
+        # The FOCUS 1.3 columns only: the store also keeps 1.4's, which a 1.3 file does not carry.
+        typed = ", ".join(quote(c.id) for c in cost_and_usage().columns)
+        con.execute(f"COPY (SELECT {typed} {rows_sql}) TO '{parquet_path}' (FORMAT parquet)")
     finally:
         con.close()
     (folder / ".ready").write_text(f"{time.perf_counter() - started:.1f}\n")
