@@ -117,6 +117,17 @@ def as_rest(mcp: Any, rest: Any) -> Any:
     return mcp
 
 
+async def test_getschemametadata_judges_each_billing_period_by_the_same_rule_as_the_envelopes(server: Server) -> None:
+    async with aiohttp.ClientSession(headers=bearer()) as http:
+        _, body = await rest_get(http, server.rest + "/schema", {})
+    periods = {p["billingPeriodStart"]: p for p in body["loaded"]["billingPeriods"]}
+    june, may = periods["2026-06-01T00:00:00Z"], periods["2026-05-01T00:00:00Z"]
+    assert (june["complete"], june["completenessRule"]) == (False, "BillingPeriodStatus")  # the demo's Open month
+    assert (may["complete"], may["completenessRule"]) == (True, "BillingPeriodStatus")
+    sectors = {s["TimeSectorStart"]: s["TimeSectorComplete"] for s in body["metadata"]["Recency"][0]["TimeSectors"]}
+    assert sectors["2026-06-01T00:00:00Z"] is False and sectors["2026-05-01T00:00:00Z"] is True
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 async def test_a_walk_in_small_pages_over_rest_and_over_mcp_is_exactly_the_one_page_listing(
     server: Server, tool: str

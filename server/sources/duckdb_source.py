@@ -20,7 +20,7 @@ import duckdb
 
 from server.sources import sql, summary_sql
 from server.sources.commitment_source import CommitmentAnalytics
-from server.sources.duckdb_invoices import InvoiceQueries
+from server.sources.duckdb_invoices import Covered, InvoiceQueries
 from server.sources.query_progress import run_reporting
 from server.store.db import StoreView
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
@@ -328,14 +328,20 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
             where, params = sql.scope_clauses(scope)
             base = f"FROM {CU_TABLE}{sql.where_sql(where)}"
             periods = cur.execute(
-                f"SELECT strftime(c.BillingPeriodStart, '%Y-%m-%dT%H:%M:%SZ'), "
+                f"SELECT c.BillingPeriodStart, strftime(c.BillingPeriodStart, '%Y-%m-%dT%H:%M:%SZ'), "
                 f"strftime(c.BillingPeriodEnd, '%Y-%m-%dT%H:%M:%SZ'), c.n, coalesce(p.last_loaded_at >= "
-                f"c.BillingPeriodEnd, false) AND (c.BillingPeriodStart, c.BillingPeriodEnd) NOT IN "
+                f"c.BillingPeriodEnd, false), (c.BillingPeriodStart, c.BillingPeriodEnd) IN "
                 "(SELECT BillingPeriodStart, BillingPeriodEnd FROM quarantined_scopes) "
                 f"FROM (SELECT BillingPeriodStart, BillingPeriodEnd, count(*) AS n {base} "
                 "GROUP BY ALL) c LEFT JOIN billing_periods p USING (BillingPeriodStart, BillingPeriodEnd) ORDER BY 1",
                 params,
             ).fetchall()
+            issuers = self._cost_issuers(cur)
+            # Each period judged as the envelopes judge it (Billing Period rows where there are some).
+            verdicts = [
+                self._judge_periods(cur, [Covered(p[0], issuers.get(p[0], set()), bool(p[4]), bool(p[5]))])
+                for p in periods
+            ]
             providers = cur.execute(f"SELECT DISTINCT ServiceProviderName {base} ORDER BY 1", params).fetchall()
             currencies = cur.execute(f"SELECT DISTINCT BillingCurrency {base} ORDER BY 1", params).fetchall()
             allowed = self.allowed_commitments(cur, CommitmentFilters(scope=scope))
@@ -348,11 +354,17 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
             ).fetchall()
             return Stats(
                 demo=self.store.get_meta("demo", cur) == "true",
-                cost_and_usage_rows=sum(int(p[2]) for p in periods),
+                cost_and_usage_rows=sum(int(p[3]) for p in periods),
                 contract_commitment_rows=int(cc[0]) if cc else 0,
                 billing_periods=[
-                    {"billingPeriodStart": s, "billingPeriodEnd": e, "rows": int(n), "complete": bool(done)}
-                    for s, e, n, done in periods
+                    {
+                        "billingPeriodStart": p[1],
+                        "billingPeriodEnd": p[2],
+                        "rows": int(p[3]),
+                        "complete": verdict.completeness == "Complete",
+                        "completenessRule": verdict.rule,
+                    }
+                    for p, verdict in zip(periods, verdicts, strict=True)
                 ],
                 providers=[str(p[0]) for p in providers if p[0] is not None],
                 currencies=[str(c[0]) for c in currencies if c[0] is not None],
