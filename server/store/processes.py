@@ -26,6 +26,10 @@ class ProcessLock:
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._file.write(str(os.getpid()).encode())
         self._file.flush()
+        # Entries of processes that died without closing (kill -9) would pile up: checking one removes it.
+        for entry in self.folder.glob("*.lock"):
+            if entry.stem != self.id:
+                is_alive(data_dir, entry.stem)
 
     def close(self) -> None:
         if self._file is not None:
