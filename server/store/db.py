@@ -47,6 +47,25 @@ def _config(tmp: Path, memory_limit: str | None, threads: int | None) -> Config:
     return config
 
 
+def _sweep_spill_folders(data_dir: Path) -> None:
+    """Remove the spill folders of processes that are gone (a killed load or server leaves its own behind)."""
+    root = data_dir / "tmp"
+    for folder in root.iterdir() if root.exists() else ():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and someone else's
+        return True
+    return True
+
+
 def _spill_folder(data_dir: Path) -> Path:
     """A temp folder of this store object's own: DuckDB names its spill files alike in every instance."""
     root = data_dir / "tmp"
@@ -100,6 +119,7 @@ class Store(StoreView):
         self.layout = Layout(data_dir)
         self._lock: ExitStack | None = ExitStack()
         self._lock.enter_context(self.layout.writing())
+        _sweep_spill_folders(data_dir)
         self._tmp = _spill_folder(data_dir)
         try:
             self.layout.adopt_legacy()
