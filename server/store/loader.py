@@ -45,7 +45,7 @@ import gzip
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -140,12 +140,15 @@ def load_files(
     on_bad_rows: OnBadRows = "refuse",
     on_progress: Callable[[int, int, FileReport], None] | None = None,
     progress: FileProgress | None = None,
+    names: Mapping[Path, str] | None = None,
 ) -> LoadSummary:
     """Load each file in its own transaction; files of one call form one delivery (see module doc).
 
     ``strict``: every quirk of a real export is an error with its rule (the validator's view). Otherwise
     quirks are normalised exactly and reported; ``on_bad_rows`` decides what an unfixable row does: refuse
     its file whole (nothing stored), or quarantine it to a rejects file and load the rest.
+    ``names``: what reports and the load history call a file, when not its path (a cloud object's URL for
+    its local cached copy).
     """
     delivery_id = uuid.uuid4().hex
     reports: list[FileReport] = []
@@ -165,6 +168,7 @@ def load_files(
             listener,
             index,
             len(paths),
+            (names or {}).get(path, str(path)),
         )
         reports.append(report)
         listener.finished(report)
@@ -185,10 +189,11 @@ def _load_one(
     listener: FileProgress,
     index: int,
     total: int,
+    name: str,
 ) -> FileReport:
     digest = _sha256(path)
     if digest in seen:
-        report = FileReport(file=str(path), status="skipped")
+        report = FileReport(file=name, status="skipped")
         report.problems.append(
             Problem("duplicate_file", "the same content (after decompression) was already loaded in this run")
         )
@@ -227,7 +232,7 @@ def _load_one(
                 load_id,
                 delivery_id,
                 dataset.value,
-                str(path),
+                name,
                 digest,
                 version,
                 report.rows,
@@ -257,6 +262,7 @@ def _load_one(
         for table in temps:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         cur.close()
+    job.report.file = name
     return job.report
 
 
