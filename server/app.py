@@ -72,7 +72,8 @@ async def serve(settings: Settings) -> None:
         raise StartupRefused("--sync loads cloud exports into the store, which upstream mode does not serve")
     if not tokens.enabled:
         log.warning("no tokens configured (FOCUS_API_TOKENS): serving without authentication on loopback only")
-    async with running_services(settings) as services:
+    # With --sync the data comes from the exports: an empty data dir waits for the first sync, no demo set.
+    async with running_services(settings, load_demo=not settings.sync_list()) as services:
         pipeline = Pipeline(services)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         mcp = FocusMCPServer(

@@ -15,18 +15,22 @@ import gzip
 import io
 import json
 import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import obstore
+from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, read_csv
+from emulators import S3Emulator
 from obstore.store import AzureStore, S3Store
 
 from server.store.schema import DECIMAL_TYPE
 from tools.catalog import Dataset, DataType, columns_at
 
 Row = dict[str, str]
+Rows = list[Row]
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -222,3 +226,47 @@ class AzureExport:
         }
         obstore.put(self.store, f"{folder}manifest.json", json.dumps(manifest).encode())
         return names
+
+
+def name() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+def samples(month: str) -> tuple[Rows, Rows, Rows]:
+    return (
+        restated(read_csv(AWS_13), month),
+        restated(read_csv(AWS_CREDITS), month),
+        restated(read_csv(CONSOLIDATED), month),
+    )
+
+
+def aws_export(s3: S3Emulator) -> tuple[AwsExport, Rows]:
+    """Two billing periods; the rows the period manifests name (what must be loaded).
+
+    - 2026-07, lowercase ``billing_period=``, CREATE_NEW_REPORT: an older execution folder (30 rows) and the
+      latest one (two parts: CSV.gz and Parquet);
+    - 2026-08, ``BILLING_PERIOD=``, OVERWRITE_REPORT: two parts the manifest names and a stray third chunk
+      of an earlier delivery (other accounts, in EUR too) that it does not.
+    """
+    bucket = name()
+    s3.create_bucket(bucket)
+    export = AwsExport(s3_store(s3.endpoint, bucket), bucket, "focus/123456789012/my-focus-export/")
+    july, july_credits, _ = samples("2026-07")
+    export.deliver(
+        "2026-07",
+        [("snappy.parquet", parquet(july[:30]))],
+        "exec-0001",
+        partition="billing_period",
+        folder="20260801T010203Z-exec-0001",
+    )
+    export.deliver(
+        "2026-07",
+        [("csv.gz", csv_gz(july)), ("snappy.parquet", parquet(july_credits))],
+        "exec-0002",
+        partition="billing_period",
+        folder="20260802T010203Z-exec-0002",
+    )
+    august, august_credits, august_stray = samples("2026-08")
+    export.put("data/BILLING_PERIOD=2026-08/my-focus-export-00003.csv.gz", csv_gz(august_stray))
+    export.deliver("2026-08", [("snappy.parquet", parquet(august)), ("csv.gz", csv_gz(august_credits))], "exec-0003")
+    return export, july + july_credits + august + august_credits

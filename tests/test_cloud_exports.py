@@ -10,14 +10,24 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
-from cloud_exports import AwsExport, AzureExport, azure_store, csv_gz, parquet, restated, s3_store
+from cloud_exports import (
+    AwsExport,
+    AzureExport,
+    aws_export,
+    azure_store,
+    csv_gz,
+    name,
+    parquet,
+    restated,
+    s3_store,
+    samples,
+)
 from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12, decimal_sums, read_csv
 from emulators import AZURE_KEY, AzureEmulator, S3Emulator, azure_emulator, s3_emulator
 from serving import FOCUS_API, clean_env
@@ -51,15 +61,15 @@ def azure() -> Iterator[AzureEmulator]:
 
 @pytest.fixture
 def aws_env(s3: S3Emulator, monkeypatch: pytest.MonkeyPatch) -> S3Emulator:
-    for name, value in s3.env().items():
-        monkeypatch.setenv(name, value)
+    for variable, value in s3.env().items():
+        monkeypatch.setenv(variable, value)
     return s3
 
 
 @pytest.fixture
 def azure_env(azure: AzureEmulator, monkeypatch: pytest.MonkeyPatch) -> AzureEmulator:
-    for name, value in azure.env().items():
-        monkeypatch.setenv(name, value)
+    for variable, value in azure.env().items():
+        monkeypatch.setenv(variable, value)
     return azure
 
 
@@ -109,53 +119,6 @@ def loaded_sources(data_dir: Path) -> list[str]:
         return [str(r[0]) for r in con.execute("SELECT source FROM loads ORDER BY load_id").fetchall()]
     finally:
         con.close()
-
-
-def name() -> str:
-    return f"t{uuid.uuid4().hex[:12]}"
-
-
-# -- an AWS-shaped export ---------------------------------------------------------------------------
-
-
-def samples(month: str) -> tuple[Rows, Rows, Rows]:
-    return (
-        restated(read_csv(AWS_13), month),
-        restated(read_csv(AWS_CREDITS), month),
-        restated(read_csv(CONSOLIDATED), month),
-    )
-
-
-def aws_export(s3: S3Emulator) -> tuple[AwsExport, Rows]:
-    """Two billing periods; the rows the period manifests name (what must be loaded).
-
-    - 2026-07, lowercase ``billing_period=``, CREATE_NEW_REPORT: an older execution folder (30 rows) and the
-      latest one (two parts: CSV.gz and Parquet);
-    - 2026-08, ``BILLING_PERIOD=``, OVERWRITE_REPORT: two parts the manifest names and a stray third chunk
-      of an earlier delivery (other accounts, in EUR too) that it does not.
-    """
-    bucket = name()
-    s3.create_bucket(bucket)
-    export = AwsExport(s3_store(s3.endpoint, bucket), bucket, "focus/123456789012/my-focus-export/")
-    july, july_credits, _ = samples("2026-07")
-    export.deliver(
-        "2026-07",
-        [("snappy.parquet", parquet(july[:30]))],
-        "exec-0001",
-        partition="billing_period",
-        folder="20260801T010203Z-exec-0001",
-    )
-    export.deliver(
-        "2026-07",
-        [("csv.gz", csv_gz(july)), ("snappy.parquet", parquet(july_credits))],
-        "exec-0002",
-        partition="billing_period",
-        folder="20260802T010203Z-exec-0002",
-    )
-    august, august_credits, august_stray = samples("2026-08")
-    export.put("data/BILLING_PERIOD=2026-08/my-focus-export-00003.csv.gz", csv_gz(august_stray))
-    export.deliver("2026-08", [("snappy.parquet", parquet(august)), ("csv.gz", csv_gz(august_credits))], "exec-0003")
-    return export, july + july_credits + august + august_credits
 
 
 def test_an_aws_export_loads_exactly_the_files_its_period_manifests_name(aws_env: S3Emulator, tmp_path: Path) -> None:
