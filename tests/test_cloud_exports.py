@@ -451,3 +451,26 @@ def test_an_azure_manifest_listing_a_missing_blob_fails_naming_it(azure_env: Azu
 
     assert failed.value.details["object"] == f"az://{export.container}/{gone}"
     assert Layout(tmp_path / "data").current() is None
+
+
+def test_two_subscriptions_of_one_billing_account_add_up_and_each_replaces_only_its_own_month(
+    azure_env: AzureEmulator, tmp_path: Path
+) -> None:
+    container = name()
+    azure_env.create_container(container)
+    store = azure_store(azure_env.endpoint, container, AZURE_KEY)
+    first = AzureExport(store, container, "exports/", scope="/subscriptions/aaaaaaaa-0000-0000-0000-000000000001")
+    second = AzureExport(store, container, "exports/", scope="/subscriptions/bbbbbbbb-0000-0000-0000-000000000002")
+    october = restated(read_csv(GCP_12), "2026-10")  # one billing account's rows, split between two subscriptions
+    first.run("sub-a", "2026-10", "a-1", "2026-10-05T06:00:00.0000000Z", [("csv.gz", csv_gz(october[:50]))])
+    second.run("sub-b", "2026-10", "b-1", "2026-10-05T07:00:00.0000000Z", [("csv.gz", csv_gz(october[50:]))])
+    sync(tmp_path / "data", first.url)
+    assert totals(tmp_path / "data") == expected(october)
+
+    first.run("sub-a", "2026-10", "a-2", "2026-10-06T06:00:00.0000000Z", [("csv.gz", csv_gz(october[:30]))])
+    result = sync(tmp_path / "data", first.url)
+
+    assert totals(tmp_path / "data") == expected(october[:30] + october[50:])
+    assert [u.unit for u in result.loaded] == [
+        "azure:/subscriptions/aaaaaaaa-0000-0000-0000-000000000001:FocusCost:2026-10"
+    ]

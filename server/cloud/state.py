@@ -36,6 +36,14 @@ def previous(cur: duckdb.DuckDBPyConnection, source: str) -> dict[str, Synced]:
     return {str(u): Synced(str(f), tuple(int(i) for i in ids)) for u, f, ids in rows}
 
 
+def loads_of_other_units(cur: duckdb.DuckDBPyConnection, source: str, unit: str) -> list[int]:
+    """The loads every other synced unit (of any source) holds."""
+    rows = cur.execute(
+        "SELECT DISTINCT unnest(load_ids) FROM sync_units WHERE NOT (source = ? AND unit = ?)", [source, unit]
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def record_unit(
     cur: duckdb.DuckDBPyConnection, source: str, unit: str, fingerprint: str, load_ids: list[int], files: list[str]
 ) -> None:

@@ -9,7 +9,8 @@ Per unit (``server.cloud.units``), in the source's order:
 2. its files are streamed to the cache (``server.cloud.cache``), checked against their listed ETags, and the
    unit's manifest is read again: if a delivery landed meanwhile, the source is resolved afresh (3 tries);
 3. the files are loaded by ``load_files`` as one delivery: they add up, and replace earlier rows of the same
-   invoice scope as any load does;
+   invoice scope as any load does, except rows of other synced units (two Azure subscriptions of one billing
+   account share invoice scopes, and must not delete each other's rows);
 4. the rows the unit's previous sync loaded that this delivery did not replace are deleted: a re-delivered
    month with fewer files (an account that left, a part that is gone) leaves nothing of the old delivery.
 """
@@ -175,9 +176,11 @@ def _load_unit(
             raise ObjectChanged(source.url.url(unit.manifest.key))
     with store.open_cursor() as cur:
         row = cur.execute("SELECT coalesce(max(load_id), 0) FROM loads").fetchone()
+        others = state.loads_of_other_units(cur, name, unit.key)
     first_new = int(row[0]) + 1 if row else 1
     paths = list(names)
-    summary = load_files(store, paths, strict=strict, on_bad_rows=on_bad_rows, names=names)
+    # Other units' rows are theirs to replace, even where they share an invoice scope (writer.Delivery).
+    summary = load_files(store, paths, strict=strict, on_bad_rows=on_bad_rows, names=names, protected=others)
     refused = [f for f in summary.files if f.status == "refused"]
     if refused:
         raise _refused(refused, unit)

@@ -45,7 +45,7 @@ import gzip
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -58,7 +58,7 @@ from server.store.load_report import Conversion, FileReport, LoadSummary, Proble
 from server.store.normal_load import NormalLoad
 from server.store.schema import quote
 from server.store.strict_load import FileLoad, Retry
-from server.store.writer import NothingInserted, insert, replace_earlier
+from server.store.writer import Delivery, NothingInserted, insert, replace_earlier
 from tools.catalog import Catalog, Dataset, DataType, detect_dataset, detect_version, for_loading
 
 __all__ = ["Conversion", "FileReport", "LoadSummary", "Problem", "Refused", "expand_paths", "load_files"]
@@ -141,6 +141,7 @@ def load_files(
     on_progress: Callable[[int, int, FileReport], None] | None = None,
     progress: FileProgress | None = None,
     names: Mapping[Path, str] | None = None,
+    protected: Sequence[int] = (),
 ) -> LoadSummary:
     """Load each file in its own transaction; files of one call form one delivery (see module doc).
 
@@ -148,12 +149,13 @@ def load_files(
     quirks are normalised exactly and reported; ``on_bad_rows`` decides what an unfixable row does: refuse
     its file whole (nothing stored), or quarantine it to a rejects file and load the rest.
     ``names``: what reports and the load history call a file, when not its path (a cloud object's URL for
-    its local cached copy).
+    its local cached copy). ``protected``: loads whose rows this delivery never replaces (``writer.Delivery``).
     """
     delivery_id = uuid.uuid4().hex
     reports: list[FileReport] = []
     seen_digests: set[str] = set()
-    delivery_loads: list[int] = []
+    delivery_loads = Delivery()
+    delivery_loads.protected = tuple(protected)
     listener = progress or FileProgress()
     for index, path in enumerate(paths):
         report = _load_one(
