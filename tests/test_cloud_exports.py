@@ -32,6 +32,7 @@ from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12, decimal_sums, re
 from emulators import AZURE_KEY, AzureEmulator, S3Emulator, azure_emulator, s3_emulator
 from serving import FOCUS_API, clean_env
 
+from server.cloud.objects import ObjectSource
 from server.cloud.sync import SyncResult, run_sync
 from server.settings import Settings
 from server.store.generations import Layout
@@ -474,3 +475,25 @@ def test_two_subscriptions_of_one_billing_account_add_up_and_each_replaces_only_
     assert [u.unit for u in result.loaded] == [
         "azure:/subscriptions/aaaaaaaa-0000-0000-0000-000000000001:FocusCost:2026-10"
     ]
+
+
+def test_a_delivery_landing_while_its_period_downloads_is_read_again(
+    aws_env: S3Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export, named = aws_export(aws_env)
+    august = [r for r in samples("2026-08")[0] if r["BillingAccountId"] == "100000000002"][:15]
+    original = ObjectSource.download
+    landed: list[str] = []
+
+    def download(self: ObjectSource, key: str, target: Path, etag: str | None) -> int:
+        if "BILLING_PERIOD=2026-08" in key and not landed:
+            landed.append(key)  # AWS rewrites the period while we read its previous delivery
+            export.deliver("2026-08", [("csv.gz", csv_gz(august))], "exec-0009", folder="20260903T000000Z-exec-0009")
+        return original(self, key, target, etag)
+
+    monkeypatch.setattr(ObjectSource, "download", download)
+    sync(tmp_path / "data", export.url)
+
+    july = [r for r in named if r["BillingPeriodStart"].startswith("2026-07")]
+    assert landed
+    assert totals(tmp_path / "data") == expected(july + august)
