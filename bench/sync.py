@@ -30,11 +30,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from common import DATA, demo_store, free_port, machine, store_file
+from report import Row, Target
 
 from server.store.schema import CU_TABLE, quote
 from tools.catalog import cost_and_usage
@@ -167,6 +169,61 @@ def run_child(mode: str, what: str, env: dict[str, str]) -> dict[str, Any]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Measured:
+    rows: int
+    files: int
+    size: int
+    sync_seconds: float
+    load_seconds: float
+    sync_peak_rss: int
+    load_peak_rss: int
+
+    @property
+    def ratio(self) -> float:
+        return self.load_seconds / self.sync_seconds
+
+
+def measure(rows: int, seed: int, per_period: int, repeat: int) -> Measured:
+    """The two cases, alternating, ``repeat`` times each (see module doc)."""
+    folder = parts(rows, seed, per_period)
+    with moto(free_port()) as (endpoint, _):
+        size = upload(endpoint, folder)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FOCUS_API_", "AWS_"))}
+        env |= ENV | {"AWS_ENDPOINT_URL": endpoint}
+        url = f"s3://{BUCKET}/{ROOT}"
+        syncs, loads = [], []
+        for _ in range(repeat):
+            syncs.append(run_child("sync", url, env))
+            loads.append(run_child("load", str(folder / "data"), env))
+    assert {r["rows"] for r in syncs} == {r["rows"] for r in loads} == {rows}, (syncs, loads)
+    return Measured(
+        rows,
+        sum(1 for _ in (folder / "data").rglob("*.parquet")),
+        size,
+        statistics.median(r["seconds"] for r in syncs),
+        statistics.median(r["seconds"] for r in loads),
+        max(r["peak_rss"] for r in syncs),
+        max(r["peak_rss"] for r in loads),
+    )
+
+
+def run(rows: int, seed: int, rounds: int) -> list[Row]:
+    """The suite's row (bench/suite.py, case ``sync``)."""
+    m = measure(rows, seed, 2, rounds)
+    return [
+        Row(
+            f"sync {rows:,} rows (Parquet parts) from S3 emulator vs load from disk",
+            f"{m.sync_seconds:.2f} s ({rows / m.sync_seconds:,.0f} rows/s)",
+            f"peak RSS {m.sync_peak_rss / 2**30:.2f} GiB",
+            f"{m.load_seconds:.2f} s ({rows / m.load_seconds:,.0f} rows/s)",
+            m.ratio,
+            Target(">=", TARGET),
+            notes=[f"sync: {m.files} parts, {m.size / 2**20:.1f} MiB; load peak RSS {m.load_peak_rss / 2**30:.2f} GiB"],
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -178,29 +235,17 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    folder = parts(args.rows, args.seed, args.parts)
     print(machine())
-    with moto(free_port()) as (endpoint, _):
-        size = upload(endpoint, folder)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FOCUS_API_", "AWS_"))}
-        env |= ENV | {"AWS_ENDPOINT_URL": endpoint}
-        url = f"s3://{BUCKET}/{ROOT}"
-        syncs, loads = [], []
-        for _ in range(args.repeat):
-            syncs.append(run_child("sync", url, env))
-            loads.append(run_child("load", str(folder / "data"), env))
-    assert {r["rows"] for r in syncs} == {r["rows"] for r in loads} == {args.rows}, (syncs, loads)
-    sync_s = statistics.median(r["seconds"] for r in syncs)
-    load_s = statistics.median(r["seconds"] for r in loads)
-    ratio = load_s / sync_s
-    files = sum(1 for _ in (folder / "data").rglob("*.parquet"))
-    print(f"{args.rows} rows, {files} Parquet parts, {size / 2**20:.1f} MiB; median of {args.repeat}, alternating")
+    m = measure(args.rows, args.seed, args.parts, args.repeat)
+    print(f"{m.rows} rows, {m.files} Parquet parts, {m.size / 2**20:.1f} MiB; median of {args.repeat}, alternating")
     print(f"{'case':<34} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10}")
-    for label, runs, secs in (("sync from S3 emulator (moto)", syncs, sync_s), ("load from local disk", loads, load_s)):
-        peak = max(r["peak_rss"] for r in runs) / 2**20
-        print(f"{label:<34} {secs:>8.2f} {args.rows / secs:>10.0f} {peak:>8.0f} MB")
-    verdict = "PASS" if ratio >= TARGET else "FAIL"
-    print(f"sync throughput / load throughput: {ratio:.2f}x (target >= {TARGET}x) {verdict}")
+    for label, secs, peak in (
+        ("sync from S3 emulator (moto)", m.sync_seconds, m.sync_peak_rss),
+        ("load from local disk", m.load_seconds, m.load_peak_rss),
+    ):
+        print(f"{label:<34} {secs:>8.2f} {m.rows / secs:>10.0f} {peak / 2**20:>8.0f} MB")
+    verdict = "PASS" if m.ratio >= TARGET else "FAIL"
+    print(f"sync throughput / load throughput: {m.ratio:.2f}x (target >= {TARGET}x) {verdict}")
 
 
 if __name__ == "__main__":

@@ -497,3 +497,17 @@ def test_a_delivery_landing_while_its_period_downloads_is_read_again(
     july = [r for r in named if r["BillingPeriodStart"].startswith("2026-07")]
     assert landed
     assert totals(tmp_path / "data") == expected(july + august)
+
+
+def test_focus_api_sync_of_a_source_that_is_not_a_cloud_url_fails_with_its_code(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [FOCUS_API, "sync", "--data-dir", tmp_path / "data", "ftp://billing/export/"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+    )
+
+    assert done.returncode == 1
+    assert "cloud_source_invalid" in done.stderr and "ftp://billing/export/" in done.stderr
+    assert Layout(tmp_path / "data").current() is None

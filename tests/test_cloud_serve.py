@@ -73,7 +73,8 @@ def test_serve_sync_picks_up_a_new_delivery_while_a_client_walks_pages(s3: S3Emu
     assert stale.json()["code"] == "invalid_page_token"
     assert stale.json()["details"]["reason"] == "stale"
     assert info["sources"][0]["source"] == export.url
-    assert info["sources"][0]["lastSyncedAt"]
+    assert info["sources"][0]["lastLoadedAt"]
+    assert info["sources"][0]["loaded"][0]["unit"].startswith("AWS billing period 2026-08")
     assert info["lastAttempt"]["ok"] is True and info["lastAttempt"]["error"] is None
     log = server.log_text()
     assert "background sync: done" in log

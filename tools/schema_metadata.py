@@ -80,10 +80,10 @@ class LoadedInfo(BaseModel):
     invoiceDetailRows: int = 0
     sync: dict[str, Any] | None = Field(
         None,
-        description="Cloud export syncs (focus-api sync, serve --sync): lastAttempt (startedAt, finishedAt, ok, "
-        "what it loaded, the first error as {code, message, details}) and per source its last successful sync "
-        "(lastSyncedAt, what it loaded). Null when nothing was ever synced, and for callers limited to some "
-        "accounts.",
+        description="Cloud export syncs (focus-api sync, serve --sync): lastAttempt, the latest sync (startedAt, "
+        "finishedAt, ok, what it loaded, the first error as {code, message, details}), and per source the last "
+        "sync that loaded something (lastLoadedAt, what it loaded). Null when nothing was ever synced, and for "
+        "callers limited to some accounts.",
     )
 
 

@@ -181,7 +181,10 @@ class ObjectSource:
                 "the export (README 'Cloud exports')",
                 details,
             )
-        if "error sending request" in lowered or "timed out" in lowered or "retries" in lowered:
+        # Connection failures and timeouts, or a 5xx/429 still there when the retries ran out.
+        if any(t in lowered for t in ("error sending request", "timed out", "timeout", "connection")) or re.search(
+            r"status code: (5\d\d|429)", lowered
+        ):
             return CloudUnreachable(f"could not reach the object store for {where} ({action}): {text}", details)
         return CloudExportError(f"{action} {where} failed: {text}", details)
 

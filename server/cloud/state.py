@@ -1,9 +1,10 @@
 """Sync state: what each sync loaded, kept in the store generation beside the rows it describes.
 
 ``sync_units`` holds per (source, unit) the delivery fingerprint last loaded and the ``loads`` it made;
-``sync_sources`` the last successful sync of each source and what it did. Both are written by the same
-``Store`` writer as the rows, so the data and "what was synced" are published together, and a sync that
-fails (its generation abandoned) changes neither.
+``sync_sources`` the last sync of each source that loaded something, and what it loaded (a sync that
+loads nothing publishes no generation, so page walks and caches stay valid; its time is in the status
+file). Both are written by the same ``Store`` writer as the rows, so the data and "what was synced" are
+published together, and a sync that fails (its generation abandoned) changes neither.
 
 The outcome of the latest attempt, a failed one included, cannot live in the store (a failure publishes
 nothing): it is written to ``DATA_DIR/sync-status.json`` (atomically), which every serving process reads
@@ -61,11 +62,11 @@ def record_source(cur: duckdb.DuckDBPyConnection, source: str, result: dict[str,
 
 
 def synced_sources(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """The last successful sync of each source (for getschemametadata)."""
+    """Per source the last sync that loaded something (for getschemametadata)."""
     rows = cur.execute(
         "SELECT source, strftime(synced_at, '%Y-%m-%dT%H:%M:%SZ'), result FROM sync_sources ORDER BY source"
     ).fetchall()
-    return [{"source": s, "lastSyncedAt": at, **json.loads(r)} for s, at, r in rows]
+    return [{"source": s, "lastLoadedAt": at, **json.loads(r)} for s, at, r in rows]
 
 
 def write_status(data_dir: Path, status: dict[str, Any]) -> None:
