@@ -1,20 +1,48 @@
 """``focus-api serve --sync SOURCE --sync-every 6h``: sync cloud exports in the background while serving.
 
-Each round is one ``run_sync`` (its own writer, in a worker thread): the serving processes follow its
-publish like any load's, and a failed round publishes nothing. Rounds run one after another, the first at
-start-up; progress and outcome go to the log and the status file (``getschemametadata``'s ``loaded.sync``).
+Each round is one ``run_sync`` (its own writer) in a daemon thread of its own: the serving processes follow
+its publish like any load's, and a failed round publishes nothing. A shutdown does not wait for a round in
+flight: the thread dies with the process, like a killed ``focus-api load``, so its generation is never
+published and the next writer deletes it. Rounds run one after another, the first at start-up; progress
+and outcome go to the log and the status file (``getschemametadata``'s ``loaded.sync``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import anyio
+import anyio.lowlevel
 import structlog
 
-from server.cloud.sync import run_sync
+from server.cloud.sync import SyncResult, run_sync
 from server.settings import Settings
 from tools.errors import FocusApiError
 
 log = structlog.get_logger(__name__)
+
+
+async def _round(settings: Settings, sources: list[str]) -> SyncResult:
+    """One sync in a daemon thread; returns (or raises) its outcome when it ends."""
+    finished = anyio.Event()
+    token = anyio.lowlevel.current_token()
+    outcome: list[SyncResult | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(run_sync(settings, sources))
+        except BaseException as exc:  # handed to the event loop, which logs it
+            outcome.append(exc)
+        with contextlib.suppress(RuntimeError):  # the event loop is gone: the server is shutting down
+            anyio.from_thread.run_sync(finished.set, token=token)
+
+    threading.Thread(target=work, name="focus-api-sync", daemon=True).start()
+    await finished.wait()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 async def sync_forever(settings: Settings) -> None:
@@ -22,8 +50,7 @@ async def sync_forever(settings: Settings) -> None:
     while True:
         log.info("background sync: starting", sources=sources)
         try:
-            # Abandoned on shutdown: a writer cut short publishes nothing, and the next one collects its files.
-            result = await anyio.to_thread.run_sync(lambda: run_sync(settings, sources), abandon_on_cancel=True)
+            result = await _round(settings, sources)
         except FocusApiError as exc:
             log.warning("background sync: failed, the data served is unchanged", code=exc.code, error=exc.message)
         except Exception as exc:

@@ -9,15 +9,54 @@ the writers' lock every sync holds.
 
 from __future__ import annotations
 
+import queue
 import shutil
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from obstore import exceptions as obx
 
 from server.cloud.objects import ObjectMeta, ObjectSource
+
+_Item = TypeVar("_Item")
+
+
+def _run_all(work: Callable[[_Item], None], items: list[_Item], concurrency: int) -> None:
+    """``work`` on every item, ``concurrency`` at a time, in daemon threads; the first failure is raised.
+
+    Daemon threads (not a ThreadPoolExecutor, whose workers the interpreter joins at exit): a server shut down
+    mid-sync exits at once, and the sync it cut short publishes nothing (``server.cloud.background``).
+    """
+    pending: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+    for item in items:
+        pending.put(item)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        while not failures:
+            try:
+                item = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                work(item)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, name="focus-api-fetch", daemon=True)
+        for _ in range(min(concurrency, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 class ObjectChanged(Exception):
@@ -63,8 +102,7 @@ class Cache:
             except obx.PreconditionError:
                 raise ObjectChanged(source.url.url(meta.key)) from None
 
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="focus-api-fetch") as pool:
-            list(pool.map(one, targets))  # the first failure is raised here, in order
+        _run_all(one, targets, self.concurrency)
         return {target: source.url.url(meta.key) for meta, target in targets}
 
     def release(self, paths: list[Path]) -> None:

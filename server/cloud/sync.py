@@ -115,8 +115,9 @@ def sync_sources(
                     continue
                 result.units.extend(done.units)
                 result.reports.extend(done.reports)
-                with store.transaction() as cur:
-                    state.record_source(cur, str(url), _source_result(done))
+                if done.loaded:  # what a source last loaded (state module doc): a no-op sync keeps it
+                    with store.transaction() as cur:
+                        state.record_source(cur, str(url), _source_result(done))
                 break
     return result
 
