@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
+import tracemalloc
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import obstore
 import pytest
 from cloud_exports import (
     AwsExport,
@@ -32,7 +35,8 @@ from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, GCP_12, decimal_sums, re
 from emulators import AZURE_KEY, AzureEmulator, S3Emulator, azure_emulator, s3_emulator
 from serving import FOCUS_API, clean_env
 
-from server.cloud.objects import ObjectSource
+from server.cloud.cache import Cache
+from server.cloud.objects import ObjectSource, SourceUrl
 from server.cloud.sync import SyncResult, run_sync
 from server.settings import Settings
 from server.store.generations import Layout
@@ -511,3 +515,24 @@ def test_focus_api_sync_of_a_source_that_is_not_a_cloud_url_fails_with_its_code(
     assert done.returncode == 1
     assert "cloud_source_invalid" in done.stderr and "ftp://billing/export/" in done.stderr
     assert Layout(tmp_path / "data").current() is None
+
+
+def test_a_large_object_streams_to_the_cache_in_bounded_memory(azure_env: AzureEmulator, tmp_path: Path) -> None:
+    container = name()
+    azure_env.create_container(container)
+    size = 64 << 20
+    obstore.put(azure_store(azure_env.endpoint, container, AZURE_KEY), "big/part_0_0001.csv.gz", os.urandom(size))
+    source = ObjectSource(SourceUrl.parse(f"az://{container}/big/"), settings(tmp_path / "data"))
+    (listed,) = list(source.list("big/"))
+
+    with Cache(tmp_path / "data", 1) as cache:
+        tracemalloc.start()
+        try:
+            (path,) = cache.fetch(source, (listed,))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert path.stat().st_size == size
+
+    assert peak < size // 2  # chunks of CHUNK bytes, never the whole object
+    assert not (tmp_path / "data" / "cache").exists() or not any((tmp_path / "data" / "cache").iterdir())
