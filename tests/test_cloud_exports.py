@@ -536,3 +536,20 @@ def test_a_large_object_streams_to_the_cache_in_bounded_memory(azure_env: AzureE
 
     assert peak < size // 2  # chunks of CHUNK bytes, never the whole object
     assert not (tmp_path / "data" / "cache").exists() or not any((tmp_path / "data" / "cache").iterdir())
+
+
+def test_an_aws_profile_is_read_through_boto3(
+    aws_env: S3Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export, named = aws_export(aws_env)
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text("[billing-reader]\naws_access_key_id = from-profile\naws_secret_access_key = from-profile\n")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_PROFILE", "billing-reader")
+
+    sync(tmp_path / "data", export.url)
+
+    assert totals(tmp_path / "data") == expected(named)

@@ -117,6 +117,21 @@ def _azure_connection_string() -> dict[str, str]:
     return out
 
 
+def _profile_credentials(url: SourceUrl) -> Any:
+    """``AWS_PROFILE`` through boto3, which reads profiles and SSO (obstore's own chain does not: it would
+    fall through to instance metadata). boto3 is optional: without it, say what to do instead."""
+    try:
+        from obstore.auth.boto3 import Boto3CredentialProvider
+    except ImportError:
+        raise CloudSourceInvalid(
+            f"AWS_PROFILE is set for {url}, but profiles are read through boto3, which is not installed: "
+            "`pip install boto3` beside focus-api, or export the profile's keys (aws configure "
+            "export-credentials --format env)",
+            {"object": str(url)},
+        ) from None
+    return Boto3CredentialProvider()
+
+
 class ObjectSource:
     """One bucket or container, read with the standard credentials and the Settings' retry budget."""
 
@@ -148,6 +163,8 @@ class ObjectSource:
                 extra: dict[str, Any] = {"endpoint": endpoint} if endpoint else {}
                 if endpoint and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
                     extra["region"] = "us-east-1"  # S3-compatible stores ignore it; obstore needs one
+                if os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID"):
+                    extra["credential_provider"] = _profile_credentials(url)
                 return S3Store(url.bucket, client_options=client, retry_config=retry, **extra)
             if url.scheme == "az":
                 azure: dict[str, Any] = _azure_connection_string()
