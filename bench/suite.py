@@ -7,7 +7,7 @@
 The demo dataset (``focus-api demo``) is generated once per size and cached under bench/.data/, with two
 private copies of its store: one served by ``focus-api serve``, one read straight by DuckDB, so the
 reference runs side by side with the server. Cases (see bench/README.md): pages, summary, throughput,
-exports, ingest, peer. Every ratio compares measurements of one run; a case that cannot run says why in
+exports, ingest, sync, peer. Every ratio compares measurements of one run; a case that cannot run says why in
 its row, and the others still run. Prints the table and writes it to bench/RESULTS.md (machine, date,
 commit), replacing that mode's section.
 """
@@ -27,11 +27,12 @@ import live
 import pages
 import peer
 import summary
+import sync
 import throughput
 from common import HERE, demo_store, git_commit, machine, server_process, store_file, working_copy
 from report import Row, render, write_results
 
-CASES = ("pages", "summary", "throughput", "exports", "ingest", "peer", "live")
+CASES = ("pages", "summary", "throughput", "exports", "ingest", "sync", "peer", "live")
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ def main() -> None:
         "ingest",
         lambda: ingest.run(p.ingest_rows, args.seed, p.ingest_rounds),
         ["ingest (CSV)", "ingest (Parquet)"],
+    )
+    run.case(
+        "sync",
+        lambda: sync.run(p.ingest_rows, args.seed, p.ingest_rounds),
+        ["sync from S3 emulator vs load from disk"],
     )
     run.case(
         "peer",

@@ -68,9 +68,12 @@ async def serve(settings: Settings) -> None:
     except TokenFileError as exc:
         raise StartupRefused(str(exc)) from None
     check_bind(settings, tokens)
+    if settings.sync_list() and settings.upstream_url:
+        raise StartupRefused("--sync loads cloud exports into the store, which upstream mode does not serve")
     if not tokens.enabled:
         log.warning("no tokens configured (FOCUS_API_TOKENS): serving without authentication on loopback only")
-    async with running_services(settings) as services:
+    # With --sync the data comes from the exports: an empty data dir waits for the first sync, no demo set.
+    async with running_services(settings, load_demo=not settings.sync_list()) as services:
         pipeline = Pipeline(services)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         mcp = FocusMCPServer(
@@ -118,6 +121,10 @@ async def serve(settings: Settings) -> None:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(watch_signals, tg.cancel_scope)
+                if settings.sync_list():
+                    from server.cloud.background import sync_forever
+
+                    tg.start_soon(sync_forever, settings)
                 await mcp_http.serve()
                 tg.cancel_scope.cancel()
         finally:

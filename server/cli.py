@@ -22,10 +22,12 @@ from server.store.generations import LEGACY_FILE
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "host", "rest_port", "mcp_port", "upstream_url"):
+    for name in ("data_dir", "host", "rest_port", "mcp_port", "upstream_url", "sync_every_seconds"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
+    if getattr(args, "sync", None):
+        overrides["sync"] = ",".join(args.sync)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -99,15 +101,19 @@ def _cmd_call(args: argparse.Namespace) -> int:
 def _cmd_load(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from server.cloud.objects import is_cloud_url
+    from server.cloud.sync import sync_sources
     from server.store.db import Store
     from server.store.load_console import BarProgress, print_report
-    from server.store.loader import expand_paths, load_files
+    from server.store.loader import LoadSummary, expand_paths, load_files
+    from tools.errors import FocusApiError
 
     settings = _settings(args)
     # Logs go to stderr (a --json report owns stdout): e.g. that the load waits for another one.
     logging_setup.configure(settings.log_level, json=settings.log_json)
+    urls = [p for p in args.paths if is_cloud_url(p)]
     try:
-        paths = expand_paths(args.paths)
+        paths = expand_paths([p for p in args.paths if not is_cloud_url(p)])
     except FileNotFoundError as exc:
         print(f"focus-api load: {exc}", file=sys.stderr)
         return 2
@@ -116,11 +122,20 @@ def _cmd_load(args: argparse.Namespace) -> int:
         with Store(settings.data_dir, memory_limit=settings.memory_limit) as store:
             # The bar goes to stderr, and only to a terminal: a pipe or a log gets the report alone.
             err = Console(stderr=True)
-            if err.is_terminal and not args.json:
+            if not paths:
+                summary = LoadSummary([])
+            elif err.is_terminal and not args.json:
                 with BarProgress(paths, err) as bar:
                     summary = load_files(store, paths, progress=bar, **options)
             else:
                 summary = load_files(store, paths, **options)
+            if urls:
+                # Cloud exports load by their providers' manifests (server/cloud), all or nothing.
+                cloud = sync_sources(store, urls, settings, only_changed=False, **options)
+                summary = LoadSummary(summary.files + cloud.reports)
+    except FocusApiError as exc:
+        print(f"focus-api load: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
     except (OSError, duckdb.Error) as exc:
         if _data_dir_busy(exc):
             raise
@@ -133,6 +148,50 @@ def _cmd_load(args: argparse.Namespace) -> int:
         # Not a terminal (a pipe, a log): no colour, and lines wide enough not to fold paths.
         print_report(summary, out if out.is_terminal else Console(highlight=False, width=200))
     return 0 if summary.ok else 1
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from server.cloud.sync import run_sync
+    from tools.errors import FocusApiError
+
+    settings = _settings(args)
+    logging_setup.configure(settings.log_level, json=settings.log_json)
+    try:
+        result = run_sync(settings, args.sources, strict=args.strict, on_bad_rows=args.on_bad_rows)
+    except FocusApiError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": exc.body()}, indent=2, default=str))
+        print(f"focus-api sync: {exc.code}: {exc.message} (nothing of this sync was stored)", file=sys.stderr)
+        return 1
+    except (OSError, duckdb.Error) as exc:
+        if _data_dir_busy(exc):
+            raise
+        print(_write_failed("sync", exc), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"ok": True, **result.as_json()}, indent=2, default=str))
+        return 0
+    for unit in result.units:
+        if unit.status == "loaded":
+            print(f"loaded    {unit.label}: {len(unit.files)} files, {unit.rows} rows ({unit.replaced_rows} replaced)")
+        else:
+            print(f"{unit.status:<9} {unit.label}")
+    rows = sum(u.rows for u in result.loaded)
+    print(f"{len(result.loaded)} of {len(result.units)} delivery units loaded, {rows} rows")
+    return 0
+
+
+def _duration(text: str) -> float:
+    """Seconds in ``6h``, ``30m``, ``45s``, ``1d`` or a plain number of seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    try:
+        seconds = float(value[:-1]) * units[value[-1]] if value and value[-1] in units else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 6h, 30m or 90s") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("the interval must be positive")
+    return seconds
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -180,6 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--rest-port", type=int)
     serve.add_argument("--mcp-port", type=int)
+    serve.add_argument(
+        "--sync",
+        action="append",
+        metavar="SOURCE",
+        help="sync this cloud export (s3://, az://, gs://) in the background while serving; repeatable "
+        "(FOCUS_API_SYNC, comma-separated)",
+    )
+    serve.add_argument(
+        "--sync-every",
+        dest="sync_every_seconds",
+        type=_duration,
+        metavar="INTERVAL",
+        help="time between background syncs, e.g. 6h (default), 30m, 90s",
+    )
     data_dir(serve)
     upstream(serve)
     serve.set_defaults(func=_cmd_serve)
@@ -196,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     upstream(call)
     call.set_defaults(func=_cmd_call)
 
-    load = sub.add_parser("load", help="load FOCUS CSV/Parquet files, folders or globs")
+    load = sub.add_parser(
+        "load", help="load FOCUS CSV/Parquet files, folders or globs, or cloud exports (s3://, az://, gs:// URLs)"
+    )
     load.add_argument("paths", nargs="+", metavar="PATH")
     load.add_argument("--json", action="store_true", help="print a machine-readable summary")
     load.add_argument(
@@ -213,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_dir(load)
     load.set_defaults(func=_cmd_load)
+
+    sync = sub.add_parser("sync", help="load what is new or changed in cloud exports since the last sync")
+    sync.add_argument("sources", nargs="+", metavar="SOURCE", help="s3://, az:// or gs:// export URL")
+    sync.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    sync.add_argument("--strict", action="store_true", help="as for load")
+    sync.add_argument("--on-bad-rows", choices=["refuse", "quarantine"], default="refuse", help="as for load")
+    data_dir(sync)
+    sync.set_defaults(func=_cmd_sync)
 
     demo = sub.add_parser("demo", help="generate and load the deterministic demo dataset")
     demo.add_argument("--rows", type=int, default=50_000)

@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     upstream_backoff_seconds: float = 0.25
     upstream_max_response_bytes: int = 256 * 1024 * 1024
     upstream_max_connections: int = 32
+    # Cloud exports (server/cloud): attempts per object-store request after the first, the wall-clock budget
+    # for retrying one request, the first backoff (doubling, with jitter), timeouts, parallel downloads.
+    cloud_max_retries: int = Field(default=4, ge=0)
+    cloud_retry_budget_seconds: float = Field(default=60.0, gt=0)
+    cloud_backoff_seconds: float = Field(default=0.25, gt=0)
+    cloud_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # One request's whole time, body included: a large export file streams within it.
+    cloud_timeout_seconds: float = Field(default=1800.0, gt=0)
+    cloud_download_concurrency: int = Field(default=4, ge=1)
+    # serve --sync: comma-separated export URLs synced in the background, every sync_every_seconds.
+    sync: str = ""
+    sync_every_seconds: float = Field(default=6 * 3600.0, gt=0)
     log_level: str = "info"
     # JSON log lines; unset: JSON unless stderr is a terminal.
     log_json: bool | None = None
@@ -102,6 +114,9 @@ class Settings(BaseSettings):
 
     def authorization_server_list(self) -> list[str]:
         return self._csv(self.authorization_servers)
+
+    def sync_list(self) -> list[str]:
+        return self._csv(self.sync)
 
     def token_list(self) -> list[str]:
         return [t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip()]

@@ -262,8 +262,8 @@ class Server:
         return self.exit_code
 
 
-def start(data_dir: Path, log: Path, **env: str) -> Server:
-    """``focus-api serve`` on ``data_dir`` with ``env`` (FOCUS_API_* settings), ready on both ports."""
+def start(data_dir: Path, log: Path, *flags: str, **env: str) -> Server:
+    """``focus-api serve`` on ``data_dir`` with ``flags`` and ``env`` (FOCUS_API_* settings), ready on both ports."""
     rest_port, mcp_port = free_ports(2)
     args: list[str | Path] = [
         "serve",
@@ -273,6 +273,7 @@ def start(data_dir: Path, log: Path, **env: str) -> Server:
         str(rest_port),
         "--mcp-port",
         str(mcp_port),
+        *flags,
     ]
     full_env = clean_env(FOCUS_API_TOKEN_SECRET=PAGE_TOKEN_SECRET, **env)
     with log.open("ab") as out:
@@ -289,9 +290,9 @@ def start(data_dir: Path, log: Path, **env: str) -> Server:
 
 
 @contextmanager
-def serving(data_dir: Path, log: Path, **env: str) -> Iterator[Server]:
+def serving(data_dir: Path, log: Path, *flags: str, **env: str) -> Iterator[Server]:
     """A started server, stopped with SIGTERM afterwards (killed if a test already killed it, it stays dead)."""
-    server = start(data_dir, log, **env)
+    server = start(data_dir, log, *flags, **env)
     try:
         yield server
     finally:

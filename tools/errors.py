@@ -121,6 +121,53 @@ class Unavailable(FocusApiError):
     status = 503
 
 
+class CloudExportError(FocusApiError):
+    """A cloud export (``focus-api load``/``sync`` of s3://, az://, gs://) could not be read or loaded; nothing
+    of that sync was stored. ``details.object`` names the object (URL) it is about, where there is one."""
+
+    code = "cloud_export_error"
+    status = 502
+
+
+class CloudSourceInvalid(CloudExportError):
+    """The source is not an export URL focus-api reads (scheme, bucket, layout)."""
+
+    code = "cloud_source_invalid"
+    status = 400
+
+
+class CloudObjectMissing(CloudExportError):
+    """An object the export names (a manifest's data file) does not exist."""
+
+    code = "cloud_object_missing"
+
+
+class CloudAccessDenied(CloudExportError):
+    """The credentials found were refused (or none were found): focus-api needs read and list access."""
+
+    code = "cloud_access_denied"
+
+
+class CloudUnreachable(CloudExportError):
+    """The object store did not answer within the retry budget (every attempt failed to connect or timed out)."""
+
+    code = "cloud_unreachable"
+    status = 503
+
+
+class CloudManifestInvalid(CloudExportError):
+    """A manifest could not be read as its provider writes it, or an export's data has no manifest."""
+
+    code = "cloud_manifest_invalid"
+
+
+class CloudFileRefused(CloudExportError):
+    """A delivered file was refused by the loader (unreadable, truncated, not FOCUS columns): its problems."""
+
+    code = "cloud_file_refused"
+    status = 422
+
+
 class InternalError(FocusApiError):
     code = "internal_error"
     status = 500

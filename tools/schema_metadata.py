@@ -78,6 +78,13 @@ class LoadedInfo(BaseModel):
     )
     billingPeriodRows: int = 0
     invoiceDetailRows: int = 0
+    sync: dict[str, Any] | None = Field(
+        None,
+        description="Cloud export syncs (focus-api sync, serve --sync): lastAttempt, the latest sync (startedAt, "
+        "finishedAt, ok, what it loaded, the first error as {code, message, details}), and per source the last "
+        "sync that loaded something (lastLoadedAt, what it loaded). Null when nothing was ever synced, and for "
+        "callers limited to some accounts.",
+    )
 
 
 class SchemaMetadataOutput(BaseModel):
@@ -242,6 +249,7 @@ async def get_schema_metadata(args: GetSchemaMetadataInput, ctx: ToolContext) ->
             loads=stats.loads,
             costAndUsageRowsByFocusVersion=stats.rows_by_focus_version,
             billingPeriodRows=stats.billing_period_rows,
+            sync=stats.sync,
             invoiceDetailRows=stats.invoice_detail_rows,
         ),
         metadata=_focus_metadata(columns, updated, ctx.generator_version, stats.billing_periods, version),

@@ -221,6 +221,8 @@ class Stats:
     rows_by_focus_version: dict[str, int] = field(default_factory=dict)
     billing_period_rows: int = 0
     invoice_detail_rows: int = 0
+    # Cloud export syncs (server/cloud/state.py): the latest attempt and each source's last success.
+    sync: dict[str, Any] | None = None
 
 
 class Source(Protocol):

@@ -48,14 +48,14 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 AUDITED = web.RequestKey("audited", bool)
 NDJSON = "application/x-ndjson"
 # Tools whose answer is a pure function of the caller, the arguments and the data version (export status
-# changes with time, so it is not here).
+# changes with time, so it is not here; nor is getschemametadata, whose loaded.sync reports the latest sync
+# attempt, and a failed sync changes no data version).
 CACHEABLE = frozenset(
     {
         "listcostandusage",
         "listcontractcommitments",
         "summarizecostandusage",
         "listcostandusagevalues",
-        "getschemametadata",
         "listbillingperiods",
         "listinvoicedetails",
         "reconcileinvoices",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import anyio
 import duckdb
 
+from server.cloud import state as sync_state
 from server.sources import sql, summary_sql
 from server.sources.commitment_source import CommitmentAnalytics
 from server.sources.duckdb_invoices import Covered, InvoiceQueries
@@ -377,6 +378,7 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
                 rows_by_focus_version={str(v): int(n) for v, n in by_version},
                 billing_period_rows=self._count_visible(cur, BP_TABLE, scope, base),
                 invoice_detail_rows=self._count_visible(cur, ID_TABLE, scope, base),
+                sync=self._sync_info(cur) if scope.unrestricted else None,
             )
 
         result: Stats = await self._query(run)
@@ -398,6 +400,14 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
             query, args = f"SELECT count(*) FROM {table}{sql.where_sql(where)}", params
         row = cur.execute(query, args).fetchone()
         return int(row[0]) if row else 0
+
+    def _sync_info(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+        """The latest sync attempt (the status file) and each source's last successful sync (the store)."""
+        sources = sync_state.synced_sources(cur)
+        attempt = sync_state.read_status(self.store.data_dir)
+        if not sources and attempt is None:
+            return None
+        return {"lastAttempt": attempt, "sources": sources}
 
     @staticmethod
     def _load_history(cur: duckdb.DuckDBPyConnection, last: int = 20) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ import gzip
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -58,7 +58,7 @@ from server.store.load_report import Conversion, FileReport, LoadSummary, Proble
 from server.store.normal_load import NormalLoad
 from server.store.schema import quote
 from server.store.strict_load import FileLoad, Retry
-from server.store.writer import NothingInserted, insert, replace_earlier
+from server.store.writer import Delivery, NothingInserted, insert, replace_earlier
 from tools.catalog import Catalog, Dataset, DataType, detect_dataset, detect_version, for_loading
 
 __all__ = ["Conversion", "FileReport", "LoadSummary", "Problem", "Refused", "expand_paths", "load_files"]
@@ -140,17 +140,22 @@ def load_files(
     on_bad_rows: OnBadRows = "refuse",
     on_progress: Callable[[int, int, FileReport], None] | None = None,
     progress: FileProgress | None = None,
+    names: Mapping[Path, str] | None = None,
+    protected: Sequence[int] = (),
 ) -> LoadSummary:
     """Load each file in its own transaction; files of one call form one delivery (see module doc).
 
     ``strict``: every quirk of a real export is an error with its rule (the validator's view). Otherwise
     quirks are normalised exactly and reported; ``on_bad_rows`` decides what an unfixable row does: refuse
     its file whole (nothing stored), or quarantine it to a rejects file and load the rest.
+    ``names``: what reports and the load history call a file, when not its path (a cloud object's URL for
+    its local cached copy). ``protected``: loads whose rows this delivery never replaces (``writer.Delivery``).
     """
     delivery_id = uuid.uuid4().hex
     reports: list[FileReport] = []
     seen_digests: set[str] = set()
-    delivery_loads: list[int] = []
+    delivery_loads = Delivery()
+    delivery_loads.protected = tuple(protected)
     listener = progress or FileProgress()
     for index, path in enumerate(paths):
         report = _load_one(
@@ -165,6 +170,7 @@ def load_files(
             listener,
             index,
             len(paths),
+            (names or {}).get(path, str(path)),
         )
         reports.append(report)
         listener.finished(report)
@@ -185,10 +191,11 @@ def _load_one(
     listener: FileProgress,
     index: int,
     total: int,
+    name: str,
 ) -> FileReport:
     digest = _sha256(path)
     if digest in seen:
-        report = FileReport(file=str(path), status="skipped")
+        report = FileReport(file=name, status="skipped")
         report.problems.append(
             Problem("duplicate_file", "the same content (after decompression) was already loaded in this run")
         )
@@ -227,7 +234,7 @@ def _load_one(
                 load_id,
                 delivery_id,
                 dataset.value,
-                str(path),
+                name,
                 digest,
                 version,
                 report.rows,
@@ -257,6 +264,7 @@ def _load_one(
         for table in temps:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         cur.close()
+    job.report.file = name
     return job.report
 
 

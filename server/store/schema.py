@@ -112,6 +112,23 @@ def ddl() -> list[str]:
 )""",
         "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
         "CREATE TABLE IF NOT EXISTS custom_columns (dataset VARCHAR, name VARCHAR, PRIMARY KEY (dataset, name))",
+        # What `focus-api sync` last loaded per delivery unit of a cloud export (server/cloud/state.py): written
+        # by the same writer as the rows, so data and sync state publish (or are abandoned) together.
+        """CREATE TABLE IF NOT EXISTS sync_units (
+  source VARCHAR NOT NULL,
+  unit VARCHAR NOT NULL,
+  fingerprint VARCHAR NOT NULL,
+  load_ids INTEGER[] NOT NULL,
+  files VARCHAR NOT NULL,
+  rows BIGINT NOT NULL,
+  synced_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (source, unit)
+)""",
+        """CREATE TABLE IF NOT EXISTS sync_sources (
+  source VARCHAR PRIMARY KEY,
+  synced_at TIMESTAMP NOT NULL,
+  result VARCHAR NOT NULL
+)""",
         # Export jobs moved to DATA_DIR/jobs.sqlite (server/exports/jobs.py): every process writes them.
         "DROP TABLE IF EXISTS export_jobs",
     ]

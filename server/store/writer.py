@@ -39,6 +39,17 @@ _UNIQUE = {
 }
 
 
+class Delivery(list[int]):
+    """The loads of one delivery so far, and ``protected``: loads of other deliveries its rows must not replace.
+
+    A cloud sync (``server.cloud.sync``) loads each delivery unit (an Azure subscription's month, an AWS
+    export's billing period) as its own delivery and replaces a unit's rows itself; two units may carry the
+    same invoice scope (two subscriptions of one billing account), so neither may delete the other's rows.
+    """
+
+    protected: tuple[int, ...] = ()
+
+
 class NothingInserted(Exception):
     """The statement inserted no row (the caller decides what that means)."""
 
@@ -114,7 +125,9 @@ def insert(cur: duckdb.DuckDBPyConnection, spec: Insert, load_id: int) -> int:
 def replace_earlier(cur: duckdb.DuckDBPyConnection, catalog: Catalog, load_id: int, prior_loads: list[int]) -> int:
     """Delete what this load re-delivers from loads of earlier runs; refresh the periods. Rows deleted."""
     table = table_of(catalog)
-    keep = ", ".join(str(i) for i in [*prior_loads, load_id])
+    protected = prior_loads.protected if isinstance(prior_loads, Delivery) else ()
+    delivery = ", ".join(str(i) for i in [*prior_loads, load_id])
+    keep = ", ".join(str(i) for i in [*prior_loads, load_id, *protected])
     this = f"_load_id = {load_id}"
     if catalog.dataset is Dataset.COST_AND_USAGE:
         carried = f"SELECT DISTINCT {_SCOPE_KEY} FROM {table} WHERE {this}"
@@ -134,7 +147,7 @@ def replace_earlier(cur: duckdb.DuckDBPyConnection, catalog: Catalog, load_id: i
             [utc_now()],
         )
     else:
-        _refuse_repeated_keys(cur, catalog.dataset, table, keep)
+        _refuse_repeated_keys(cur, catalog.dataset, table, delivery)
         key = _REPLACED_BY[catalog.dataset]
         deleted = cur.execute(
             f"DELETE FROM {table} WHERE ({key}) IN (SELECT DISTINCT {key} FROM {table} WHERE {this}) "
