@@ -15,16 +15,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
 from server.store.generations import Layout
+from server.store.processes import hold, is_held
 from server.store.schema import CC_TABLE, CU_TABLE, ddl
 
 SCHEMA_KEY = "schema_version"
@@ -47,30 +49,35 @@ def _config(tmp: Path, memory_limit: str | None, threads: int | None) -> Config:
     return config
 
 
-def _sweep_spill_folders(data_dir: Path) -> None:
-    """Remove the spill folders of processes that are gone (a killed load or server leaves its own behind)."""
-    root = data_dir / "tmp"
-    for folder in root.iterdir() if root.exists() else ():
-        pid = folder.name.split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+class SpillFolder:
+    """A temp folder of one store object's own (DuckDB names its spill files alike in every instance).
 
+    ``tmp/<id>.lock`` is held (``server.store.processes``) before ``tmp/<id>/`` exists, so a folder whose
+    lock nobody holds belongs to a process that died (kill -9): ``sweep`` removes those.
+    """
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, and someone else's
-        return True
-    return True
+    def __init__(self, data_dir: Path) -> None:
+        root = data_dir / "tmp"
+        root.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        self._lock_path = root / f"{name}.lock"
+        self._lock: IO[bytes] | None = hold(self._lock_path)
+        self.path = root / name
+        self.path.mkdir()
 
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._lock is not None:
+            self._lock_path.unlink(missing_ok=True)
+            self._lock.close()
+            self._lock = None
 
-def _spill_folder(data_dir: Path) -> Path:
-    """A temp folder of this store object's own: DuckDB names its spill files alike in every instance."""
-    root = data_dir / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+    @staticmethod
+    def sweep(data_dir: Path) -> None:
+        root = data_dir / "tmp"
+        for entry in root.iterdir() if root.exists() else ():
+            if entry.is_dir() and not is_held(root / f"{entry.name}.lock"):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 class StoreView:
@@ -119,14 +126,14 @@ class Store(StoreView):
         self.layout = Layout(data_dir)
         self._lock: ExitStack | None = ExitStack()
         self._lock.enter_context(self.layout.writing())
-        _sweep_spill_folders(data_dir)
-        self._tmp = _spill_folder(data_dir)
+        SpillFolder.sweep(data_dir)
+        self._tmp = SpillFolder(data_dir)
         try:
             self.layout.adopt_legacy()
             self.layout.collect_garbage()
             self.path = self.layout.next_path()
             self.layout.start(self.path)
-            self.con = duckdb.connect(str(self.path), config=_config(self._tmp, memory_limit, threads))
+            self.con = duckdb.connect(str(self.path), config=_config(self._tmp.path, memory_limit, threads))
             # The progress bar prints to stdout, which is the MCP stdio channel.
             self.con.execute("SET enable_progress_bar = false")
             for statement in ddl():
@@ -195,7 +202,7 @@ class Store(StoreView):
             self._release()
 
     def _release(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.remove()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -247,8 +254,8 @@ class LiveStore(StoreView):
     def __init__(self, data_dir: Path, *, memory_limit: str | None = None, threads: int | None = None) -> None:
         self.data_dir = data_dir
         self.layout = Layout(data_dir)
-        self._tmp = _spill_folder(data_dir)
-        self._config = _config(self._tmp, memory_limit, threads)
+        self._tmp = SpillFolder(data_dir)
+        self._config = _config(self._tmp.path, memory_limit, threads)
         self._limits = {"memory_limit": memory_limit, "threads": threads}
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
@@ -314,7 +321,7 @@ class LiveStore(StoreView):
             self._generation.retired = True
             if self._generation.users == 0:
                 self._generation.con.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.remove()
 
 
 def utc_now() -> datetime:
