@@ -136,11 +136,6 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except FocusApiError as exc:
         print(f"focus-api load: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
-    except (OSError, duckdb.Error) as exc:
-        if _data_dir_busy(exc):
-            raise
-        print(_write_failed("load", exc), file=sys.stderr)
-        return 1
     if args.json:
         print(json.dumps(summary.as_json(), indent=2, default=str))
     else:
@@ -162,11 +157,6 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "error": exc.body()}, indent=2, default=str))
         print(f"focus-api sync: {exc.code}: {exc.message} (nothing of this sync was stored)", file=sys.stderr)
-        return 1
-    except (OSError, duckdb.Error) as exc:
-        if _data_dir_busy(exc):
-            raise
-        print(_write_failed("sync", exc), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps({"ok": True, **result.as_json()}, indent=2, default=str))
@@ -200,14 +190,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging_setup.configure(settings.log_level, json=settings.log_json)
-    try:
-        with Store(settings.data_dir, memory_limit=settings.memory_limit) as store:
-            summary = generate_demo(store, rows=args.rows, seed=args.seed)
-    except (OSError, duckdb.Error) as exc:
-        if _data_dir_busy(exc):
-            raise
-        print(_write_failed("demo", exc), file=sys.stderr)
-        return 1
+    with Store(settings.data_dir, memory_limit=settings.memory_limit) as store:
+        summary = generate_demo(store, rows=args.rows, seed=args.seed)
     loaded = {
         dataset: sum(f.rows for f in summary.files if f.dataset == dataset and f.status == "loaded")
         for dataset in ("CostAndUsage", "ContractCommitment")
@@ -287,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file in the data dir while the other rows load (their billing periods then read Partial)",
     )
     data_dir(load)
-    load.set_defaults(func=_cmd_load)
+    load.set_defaults(func=_cmd_load, writes=True)
 
     sync = sub.add_parser("sync", help="load what is new or changed in cloud exports since the last sync")
     sync.add_argument("sources", nargs="+", metavar="SOURCE", help="s3://, az:// or gs:// export URL")
@@ -295,13 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--strict", action="store_true", help="as for load")
     sync.add_argument("--on-bad-rows", choices=["refuse", "quarantine"], default="refuse", help="as for load")
     data_dir(sync)
-    sync.set_defaults(func=_cmd_sync)
+    sync.set_defaults(func=_cmd_sync, writes=True)
 
     demo = sub.add_parser("demo", help="generate and load the deterministic demo dataset")
     demo.add_argument("--rows", type=int, default=50_000)
     demo.add_argument("--seed", type=int, default=42)
     data_dir(demo)
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=_cmd_demo, writes=True)
     return parser
 
 
@@ -322,14 +306,19 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except Exception as exc:
-        if not _data_dir_busy(exc):
+    except (OSError, duckdb.Error) as exc:
+        if _data_dir_busy(exc):
+            print(
+                f"focus-api: this data dir's {LEGACY_FILE} is open in a process of an earlier focus-api release "
+                f"({exc}). Stop that `focus-api serve`/`stdio` (or the desktop client that started it) once: the "
+                "data dir then moves to the live store layout, which any number of processes share.",
+                file=sys.stderr,
+            )
+            code = 2
+        elif getattr(args, "writes", False):
+            # The store's writer abandoned its generation (``Store.__exit__``): say so, without a traceback.
+            print(_write_failed(args.command, exc), file=sys.stderr)
+            code = 1
+        else:
             raise
-        print(
-            f"focus-api: this data dir's {LEGACY_FILE} is open in a process of an earlier focus-api release "
-            f"({exc}). Stop that `focus-api serve`/`stdio` (or the desktop client that started it) once: the "
-            "data dir then moves to the live store layout, which any number of processes share.",
-            file=sys.stderr,
-        )
-        code = 2
     sys.exit(code)
