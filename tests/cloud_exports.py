@@ -20,14 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import obstore
-from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, read_csv
+from conftest import AWS_13, AWS_CREDITS, CONSOLIDATED, read_csv, write_typed_parquet
 from emulators import S3Emulator
 from obstore.store import AzureStore, S3Store
 
-from server.store.schema import DECIMAL_TYPE
-from tools.catalog import Dataset, DataType, columns_at
+from tools.catalog import Dataset, columns_at
 
 Row = dict[str, str]
 Rows = list[Row]
@@ -63,22 +61,12 @@ def csv_gz(rows: list[Row]) -> bytes:
 
 def parquet(rows: list[Row]) -> bytes:
     """The rows as Parquet with the FOCUS types (DECIMAL(38,18), TIMESTAMP, JSON, text), as exports write it."""
-    header = list(rows[0])
-    version = "1.3" if "ServiceProviderName" in header else "1.2"
+    version = "1.3" if "ServiceProviderName" in rows[0] else "1.2"
     types = {c.id: c.data_type for c in columns_at(Dataset.COST_AND_USAGE, version).columns}
-    sql_type = {DataType.DECIMAL: DECIMAL_TYPE, DataType.DATETIME: "TIMESTAMP", DataType.JSON: "JSON"}
-    spec = ", ".join(f"'{c}': '{sql_type.get(types.get(c), 'VARCHAR')}'" for c in header)
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "rows.csv", Path(tmp) / "rows.parquet"
         source.write_text(_csv_text(rows))
-        con = duckdb.connect()
-        try:
-            con.execute(
-                f"COPY (SELECT * FROM read_csv('{source}', header=true, auto_detect=false, "
-                f"timestampformat='%Y-%m-%dT%H:%M:%SZ', columns={{{spec}}})) TO '{target}' (FORMAT parquet)"
-            )
-        finally:
-            con.close()
+        write_typed_parquet(source, target, types)
         return target.read_bytes()
 
 

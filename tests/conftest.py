@@ -26,6 +26,8 @@ from server.services import Services, running_services
 from server.settings import Settings
 from server.store.db import Store
 from server.store.loader import load_files
+from server.store.schema import DECIMAL_TYPE
+from tools.catalog import DataType
 from tools.context import REST_LIMITS, Limits, ToolContext
 from tools.filters import BY_PARAM, FilterSpec
 from tools.instants import parse_instant
@@ -235,3 +237,22 @@ async def multi(multi_dir: Path) -> AsyncIterator[Services]:
     settings = Settings(data_dir=multi_dir, token_secret="t")  # type: ignore[arg-type]
     async with running_services(settings, load_demo=False) as svc:
         yield svc
+
+
+def write_typed_parquet(source: Path, target: Path, types: dict[str, DataType]) -> None:
+    """A FOCUS CSV as Parquet with the FOCUS types (DECIMAL(38,18), TIMESTAMP, JSON, text), as exports write it;
+    a column ``types`` does not name is text."""
+    import duckdb
+
+    with source.open(encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    sql_type = {DataType.DECIMAL: DECIMAL_TYPE, DataType.DATETIME: "TIMESTAMP", DataType.JSON: "JSON"}
+    spec = ", ".join(f"'{c}': '{sql_type.get(types[c], 'VARCHAR') if c in types else 'VARCHAR'}'" for c in header)
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM read_csv('{source}', header=true, auto_detect=false, "
+            f"timestampformat='%Y-%m-%dT%H:%M:%SZ', columns={{{spec}}})) TO '{target}' (FORMAT parquet)"
+        )
+    finally:
+        con.close()

@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -33,10 +32,11 @@ from conftest import (
     decimal_sums,
     read_csv,
 )
+from conftest import write_typed_parquet as typed_parquet
 
 from server.store.db import Store
 from server.store.loader import LoadSummary, Problem, expand_paths, load_files
-from server.store.schema import CC_TABLE, CU_TABLE, DECIMAL_TYPE
+from server.store.schema import CC_TABLE, CU_TABLE
 from server.store.strict_load import FileLoad
 from tools.catalog import Catalog, Dataset, DataType, columns_introduced_in, contract_commitment, cost_and_usage
 from tools.catalog import stored as stored_layout
@@ -150,18 +150,8 @@ def only_example(problem: Problem) -> dict[str, Any]:
 
 def write_typed_parquet(source: Path, target: Path) -> None:
     """The sample as Parquet with the FOCUS types: DECIMAL(38,18), TIMESTAMP, JSON, text."""
-    header = sample_table(source)[0]
-    catalog = CU if "BilledCost" in header else CC
-    sql_type = {DataType.DECIMAL: DECIMAL_TYPE, DataType.DATETIME: "TIMESTAMP", DataType.JSON: "JSON"}
-    spec = ", ".join(f"'{c}': '{sql_type.get(catalog[c].data_type, 'VARCHAR')}'" for c in header)
-    con = duckdb.connect()
-    try:
-        con.execute(
-            f"COPY (SELECT * FROM read_csv('{source}', header=true, auto_detect=false, "
-            f"timestampformat='%Y-%m-%dT%H:%M:%SZ', columns={{{spec}}})) TO '{target}' (FORMAT parquet)"
-        )
-    finally:
-        con.close()
+    catalog = CU if "BilledCost" in sample_table(source)[0] else CC
+    typed_parquet(source, target, {c.id: c.data_type for c in catalog.columns})
 
 
 def sample_as_arrow(path: Path = AWS_13) -> pa.Table:
