@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +109,24 @@ def store_file(data_dir: Path) -> Path:
 
     current = Layout(data_dir).current()
     return current if current is not None else data_dir / LEGACY_FILE
+
+
+def focus_select(datetime: Callable[[str], str]) -> str:
+    """The store's FOCUS 1.3 Cost and Usage columns as SELECT items: each date/time column's quoted name
+    through ``datetime`` (returning an expression), JSON as text, the rest as stored."""
+    from server.store.schema import quote
+    from tools.catalog import DataType, cost_and_usage
+
+    items = []
+    for column in cost_and_usage().columns:
+        c = quote(column.id)
+        if column.data_type is DataType.DATETIME:
+            items.append(f"{datetime(c)} AS {c}")
+        elif column.data_type is DataType.JSON:
+            items.append(f"CAST({c} AS VARCHAR) AS {c}")
+        else:
+            items.append(c)
+    return ", ".join(items)
 
 
 def working_copy(source: Path, name: str, *, fresh: bool = False) -> Path:

@@ -23,14 +23,13 @@ import urllib.request
 from pathlib import Path
 
 import duckdb
-from common import DATA, Server, p50, pct, store_file
+from common import DATA, Server, focus_select, p50, pct, store_file
 from list import FILTERS, PAGE, raw_round, rest_round
 from report import Row, Target, ms
 
 from server.store.db import Store
 from server.store.loader import load_files
-from server.store.schema import CU_TABLE, quote
-from tools.catalog import DataType, cost_and_usage
+from server.store.schema import CU_TABLE
 
 LOAD_TARGET = 1.3
 PAGE_TARGET = 1.3
@@ -42,21 +41,13 @@ def month_file(source: Path, rows: int, seed: int) -> Path:
     target = DATA / f"live-month-{rows}-{seed}.parquet"
     if target.exists():
         return target
-    select = []
-    for column in cost_and_usage().columns:
-        c = quote(column.id)
-        if column.data_type is DataType.DATETIME:
-            select.append(f"{c} + INTERVAL 6 MONTH AS {c}")
-        elif column.data_type is DataType.JSON:
-            select.append(f"CAST({c} AS VARCHAR) AS {c}")
-        else:
-            select.append(c)
+    select = focus_select(lambda c: f"{c} + INTERVAL 6 MONTH")
     con = duckdb.connect(str(store_file(source)), read_only=True)
     try:
         last = f"(SELECT max(BillingPeriodStart) FROM {CU_TABLE})"
         partial = target.with_suffix(".partial")
         con.execute(
-            f"COPY (SELECT {', '.join(select)} FROM {CU_TABLE} WHERE BillingPeriodStart = {last} ORDER BY _row_id) "
+            f"COPY (SELECT {select} FROM {CU_TABLE} WHERE BillingPeriodStart = {last} ORDER BY _row_id) "
             f"TO '{partial}' (FORMAT parquet)"
         )
     finally:

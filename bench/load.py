@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
-from common import DATA, demo_store, machine, store_file
+from common import DATA, demo_store, focus_select, machine, store_file
 
 from server.store.db import Store
 from server.store.loader import load_files
@@ -64,18 +64,10 @@ def export(rows: int, seed: int) -> tuple[Path, Path]:
     con = duckdb.connect(str(store_file(source)), read_only=True)
     try:
         con.execute("SET enable_progress_bar = false")
-        text = []
-        for column in cost_and_usage().columns:
-            c = quote(column.id)
-            if column.data_type is DataType.DATETIME:
-                text.append(f"strftime({c}, '{FOCUS_TIMESTAMP_FORMAT}') AS {c}")
-            elif column.data_type is DataType.JSON:
-                text.append(f"CAST({c} AS VARCHAR) AS {c}")
-            else:
-                text.append(c)
+        text = focus_select(lambda c: f"strftime({c}, '{FOCUS_TIMESTAMP_FORMAT}')")
         # A stable shuffle: the loader must sort, as it would for a real export.
         rows_sql = f"FROM {CU_TABLE} ORDER BY hash(_row_id, {seed})"
-        con.execute(f"COPY (SELECT {', '.join(text)} {rows_sql}) TO '{csv_path}' (FORMAT csv, HEADER)")
+        con.execute(f"COPY (SELECT {text} {rows_sql}) TO '{csv_path}' (FORMAT csv, HEADER)")
         # The FOCUS 1.3 columns only: the store also keeps 1.4's, which a 1.3 file does not carry.
         typed = ", ".join(quote(c.id) for c in cost_and_usage().columns)
         con.execute(f"COPY (SELECT {typed} {rows_sql}) TO '{parquet_path}' (FORMAT parquet)")
