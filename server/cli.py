@@ -19,10 +19,13 @@ from server import logging_setup
 from server.settings import Settings
 from server.store.generations import LEGACY_FILE
 
+_ENGINE_OPTIONS = ("engine", "spark_remote", "spark_database", "spark_table", "spark_key")
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "host", "rest_port", "mcp_port", "upstream_url", "sync_every_seconds"):
+    names = ("data_dir", "host", "rest_port", "mcp_port", "upstream_url", "sync_every_seconds", *_ENGINE_OPTIONS)
+    for name in names:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -136,13 +139,46 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except FocusApiError as exc:
         print(f"focus-api load: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+    published = _publish_if_spark(settings) if summary.ok and (paths or urls) else None
     if args.json:
-        print(json.dumps(summary.as_json(), indent=2, default=str))
+        print(json.dumps(summary.as_json() | ({"spark": published} if published else {}), indent=2, default=str))
     else:
         out = Console(highlight=False)
         # Not a terminal (a pipe, a log): no colour, and lines wide enough not to fold paths.
         print_report(summary, out if out.is_terminal else Console(highlight=False, width=200))
+        if published:
+            print(f"published to Spark ({settings.spark_database}): {json.dumps(published)}")
     return 0 if summary.ok else 1
+
+
+def _publish_if_spark(settings: Settings) -> dict[str, int] | None:
+    """With --engine spark, copy what the load changed to the cluster (server/spark/layout.py)."""
+    if settings.engine != "spark":
+        return None
+    from server.spark.layout import Publisher
+    from server.spark.session import connect
+    from server.store.db import Store
+
+    assert settings.spark_remote is not None
+    session = connect(settings.spark_remote, settings.spark_connect_timeout_seconds)
+    try:
+        # The writers' lock: one publish at a time, and never of a half-written load.
+        with Store(settings.data_dir, memory_limit=settings.memory_limit) as ledger:
+            report = Publisher(session, settings.spark_database).publish(ledger)
+            ledger.abandon()  # read only: no new generation
+        return report.as_dict()
+    finally:
+        session.stop()
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logging_setup.configure(settings.log_level, json=settings.log_json)
+    if settings.engine != "spark":
+        print("focus-api publish: copies the data dir to a Spark cluster: give --engine spark", file=sys.stderr)
+        return 2
+    print(json.dumps(_publish_if_spark(settings)))
+    return 0
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
@@ -158,8 +194,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             print(json.dumps({"ok": False, "error": exc.body()}, indent=2, default=str))
         print(f"focus-api sync: {exc.code}: {exc.message} (nothing of this sync was stored)", file=sys.stderr)
         return 1
+    published = _publish_if_spark(settings) if result.loaded else None
     if args.json:
-        print(json.dumps({"ok": True, **result.as_json()}, indent=2, default=str))
+        spark = {"spark": published} if published else {}
+        print(json.dumps({"ok": True, **result.as_json(), **spark}, indent=2, default=str))
         return 0
     for unit in result.units:
         if unit.status == "loaded":
@@ -168,6 +206,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             print(f"{unit.status:<9} {unit.label}")
     rows = sum(u.rows for u in result.loaded)
     print(f"{len(result.loaded)} of {len(result.units)} delivery units loaded, {rows} rows")
+    if published:
+        print(f"published to Spark ({settings.spark_database}): {json.dumps(published)}")
     return 0
 
 
@@ -200,6 +240,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"demo data: {loaded['CostAndUsage']} Cost and Usage rows and {loaded['ContractCommitment']} Contract "
         f"Commitment rows loaded into {settings.data_dir}"
     )
+    published = _publish_if_spark(settings) if summary.ok else None
+    if published:
+        print(f"published to Spark ({settings.spark_database}): {json.dumps(published)}")
     return 0 if summary.ok else 1
 
 
@@ -218,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="serve this remote FOCUS API instead of the store (FOCUS_API_UPSTREAM_URL); its bearer comes "
             "from FINOPS_FOUNDATION_TOKEN",
         )
+
+    def engine(p: argparse.ArgumentParser, *, serving: bool) -> None:
+        p.add_argument("--engine", choices=["duckdb", "spark"], help="query engine (FOCUS_API_ENGINE; default duckdb)")
+        p.add_argument("--spark-remote", metavar="sc://HOST:PORT", help="Spark Connect server (FOCUS_API_SPARK_REMOTE)")
+        p.add_argument("--spark-database", metavar="NAME", help="focus-api's tables on Spark (default focus_api)")
+        if serving:
+            p.add_argument("--spark-table", metavar="TABLE", help="serve this existing FOCUS table instead")
+            p.add_argument("--spark-key", metavar="COLUMN", help="the unique integer ordering key of --spark-table")
 
     serve = sub.add_parser("serve", help="REST on :8080 and MCP streamable HTTP on :9090")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
@@ -238,11 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="time between background syncs, e.g. 6h (default), 30m, 90s",
     )
     data_dir(serve)
+    engine(serve, serving=True)
     upstream(serve)
     serve.set_defaults(func=_cmd_serve)
 
     stdio = sub.add_parser("stdio", help="MCP over stdio (for desktop clients)")
     data_dir(stdio)
+    engine(stdio, serving=True)
     upstream(stdio)
     stdio.set_defaults(func=_cmd_stdio)
 
@@ -250,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("tool")
     call.add_argument("--json", default="{}", help="the tool's arguments as a JSON object")
     data_dir(call)
+    engine(call, serving=True)
     upstream(call)
     call.set_defaults(func=_cmd_call)
 
@@ -271,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file in the data dir while the other rows load (their billing periods then read Partial)",
     )
     data_dir(load)
+    engine(load, serving=False)
     load.set_defaults(func=_cmd_load, writes=True)
 
     sync = sub.add_parser("sync", help="load what is new or changed in cloud exports since the last sync")
@@ -279,13 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--strict", action="store_true", help="as for load")
     sync.add_argument("--on-bad-rows", choices=["refuse", "quarantine"], default="refuse", help="as for load")
     data_dir(sync)
+    engine(sync, serving=False)
     sync.set_defaults(func=_cmd_sync, writes=True)
 
     demo = sub.add_parser("demo", help="generate and load the deterministic demo dataset")
     demo.add_argument("--rows", type=int, default=50_000)
     demo.add_argument("--seed", type=int, default=42)
     data_dir(demo)
+    engine(demo, serving=False)
     demo.set_defaults(func=_cmd_demo, writes=True)
+
+    publish = sub.add_parser("publish", help="copy the data dir's store to the Spark cluster (--engine spark)")
+    data_dir(publish)
+    engine(publish, serving=False)
+    publish.set_defaults(func=_cmd_publish)
     return parser
 
 
@@ -304,8 +366,13 @@ def _data_dir_busy(exc: BaseException) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from tools.errors import EngineError
+
     try:
         code = args.func(args)
+    except EngineError as exc:  # the Spark cluster refused or is unreachable: say so, without a traceback
+        print(f"focus-api {args.command}: {exc.code}: {exc.message}", file=sys.stderr)
+        code = 2
     except (OSError, duckdb.Error) as exc:
         if _data_dir_busy(exc):
             print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -19,10 +20,13 @@ from server.exports.writers import StoreWriter
 from server.limits import RateLimiter
 from server.settings import Settings
 from server.sources.duckdb_source import DuckDBSource
-from server.store.db import LiveStore, Store
+from server.store.db import LiveStore, Store, StoreView
 from server.store.processes import ProcessLock
 from tools.pagination import PageTokens
 from tools.source import Source
+
+if TYPE_CHECKING:
+    from server.spark.source import SparkStore
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +34,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Services:
     settings: Settings
-    store: LiveStore | None  # None in upstream mode: no store is opened
+    store: StoreView | None  # None in upstream mode: no store is opened
     source: Source
     exports: ExportBackend
     tokens: PageTokens
@@ -68,26 +72,52 @@ def ensure_data(store: LiveStore, settings: Settings) -> None:
             generate_demo(writer, rows=settings.demo_rows)
 
 
+def open_spark(settings: Settings) -> SparkStore:
+    """The Spark engine's store: a Spark Connect session on focus-api's tables or the user's FOCUS table."""
+    from server.spark.session import connect
+    from server.spark.source import SparkStore
+    from server.spark.table import serve_table
+
+    assert settings.spark_remote is not None  # Settings requires it with engine spark
+    session = connect(settings.spark_remote, settings.spark_connect_timeout_seconds)
+    try:
+        if settings.spark_table:
+            serve_table(session, settings.spark_table, settings.spark_key)
+            store = SparkStore(session, settings.data_dir)
+        else:
+            store = SparkStore(session, settings.data_dir, database=settings.spark_database)
+        store.data_version()  # a layout that is not there fails here, with engine_table_missing
+    except BaseException:
+        session.stop()
+        raise
+    return store
+
+
 @asynccontextmanager
 async def running_services(settings: Settings, *, load_demo: bool = True) -> AsyncIterator[Services]:
     """Open the store, start the export service, and close everything on exit.
 
-    With ``settings.upstream_url`` set, serve that remote FOCUS API instead: no store is opened.
+    With ``settings.upstream_url`` set, serve that remote FOCUS API instead: no store is opened. With
+    ``settings.engine`` spark, the store is the Spark cluster (no demo set is loaded into it).
     """
     if settings.upstream_url:
         async with running_upstream(settings) as services:
             yield services
         return
+    spark = settings.engine == "spark"
     # Opening DuckDB reads the database file (and may replay its WAL): not on the event loop.
-    store = await anyio.to_thread.run_sync(open_store, settings)
+    store: StoreView = await anyio.to_thread.run_sync(open_spark if spark else open_store, settings)
     process = ProcessLock(settings.data_dir)
     source: DuckDBSource | None = None
     try:
-        if load_demo:
+        if load_demo and isinstance(store, LiveStore):
             await anyio.to_thread.run_sync(ensure_data, store, settings)
-        source = DuckDBSource(
-            store, max_concurrency=settings.query_threads, query_timeout=settings.query_timeout_seconds
-        )
+        kind = DuckDBSource
+        if spark:
+            from server.spark.source import SparkSource
+
+            kind = SparkSource
+        source = kind(store, max_concurrency=settings.query_threads, query_timeout=settings.query_timeout_seconds)
         exports = ExportService(
             settings.data_dir,
             StoreWriter(source),

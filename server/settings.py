@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.store.db import default_data_dir
@@ -43,6 +44,15 @@ class Settings(BaseSettings):
     export_ttl_seconds: int = 24 * 3600
     # REST answers of read-only GETs kept per data version (server/response_cache.py); 0 disables.
     response_cache_mb: int = 32
+    # The query engine: the embedded DuckDB store, or a Spark cluster through Spark Connect (server/spark/,
+    # docs/scale-out.md). With spark, data lives in spark_database (focus-api's layout, written by
+    # `load --engine spark`) or in spark_table (an existing FOCUS table, keyed by spark_key).
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_remote: str | None = None
+    spark_database: str = "focus_api"
+    spark_table: str | None = None
+    spark_key: str | None = None
+    spark_connect_timeout_seconds: float = Field(default=15.0, gt=0)
     # Upstream mode: serve this remote FOCUS API instead of the store (see server/sources/upstream.py).
     upstream_url: str | None = None
     # The bearer sent upstream (the seed's consumes block): the only credential that ever leaves.
@@ -87,6 +97,16 @@ class Settings(BaseSettings):
     keepalive_timeout_seconds: float = Field(default=30.0, gt=0)
     # Connections one client IP may hold open before presenting a valid credential (503 beyond), per port.
     max_unauthenticated_connections_per_ip: int = Field(default=128, ge=1)
+
+    @model_validator(mode="after")
+    def _engine(self) -> Settings:
+        if self.engine == "spark" and not self.spark_remote:
+            raise ValueError("--engine spark needs --spark-remote sc://HOST:PORT (FOCUS_API_SPARK_REMOTE)")
+        if self.engine == "spark" and self.upstream_url:
+            raise ValueError("--engine spark serves a Spark cluster; upstream mode serves a remote FOCUS API: pick one")
+        if self.spark_key and not self.spark_table:
+            raise ValueError("--spark-key names the ordering key of --spark-table; give the table too")
+        return self
 
     @field_validator("upstream_url")
     @classmethod

@@ -168,6 +168,34 @@ class CloudFileRefused(CloudExportError):
     status = 422
 
 
+class EngineError(FocusApiError):
+    """The Spark engine (``--engine spark``) failed a query it should have answered; details name no SQL."""
+
+    code = "engine_error"
+    status = 502
+
+
+class EngineUnavailable(EngineError):
+    """The Spark Connect server did not answer (unreachable, refused, or timed out connecting)."""
+
+    code = "engine_unavailable"
+    status = 503
+
+
+class EngineTableMissing(EngineError):
+    """A Spark table focus-api was told to serve (or its own layout's table) does not exist."""
+
+    code = "engine_table_missing"
+    status = 503
+
+
+class EngineTableInvalid(EngineError):
+    """A Spark table is not FOCUS-shaped: a required column is missing or has a type that is not exact."""
+
+    code = "engine_table_invalid"
+    status = 503
+
+
 class InternalError(FocusApiError):
     code = "internal_error"
     status = 500

@@ -107,6 +107,9 @@ class StoreView:
         """Bumped by every committed change of the data; page tokens are bound to it."""
         return int(self.get_meta("data_version") or 0)
 
+    def close(self) -> None:
+        """Release what the view holds (files, connections)."""
+
     def is_empty(self) -> bool:
         with self.open_cursor() as cur:
             row = cur.execute(

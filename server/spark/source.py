@@ -1,0 +1,76 @@
+"""The Spark engine behind the tools' ``Source`` protocol: the embedded store's source over Spark Connect.
+
+``SparkStore`` is a ``StoreView`` whose cursors are ``SparkCursor``s, so ``SparkSource`` is the DuckDB
+source's code (handlers, filters, scopes, keyset pages, completeness, commitments, invoices) running its
+queries on the cluster. It differs only where the engines do: a page is one query (the DuckDB source finds
+a page's ``_row_id`` range first because DuckDB's top-N would materialise every column of every match;
+on Spark that would be a second full job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from server.sources import sql
+from server.sources.duckdb_source import _CU_JSON, DuckDBSource, _cursor_int, _rows
+from server.spark.session import SparkCursor
+from server.store.db import StoreView
+from tools.catalog import Dataset, columns_at
+from tools.source import CostFilters, Page, Row
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class SparkStore(StoreView):
+    """focus-api's tables on a Spark cluster (``server.spark.layout``), or views over a user's FOCUS table."""
+
+    def __init__(self, session: SparkSession, data_dir: Path, *, database: str | None = None) -> None:
+        self.session = session
+        self.data_dir = data_dir  # local state only: export files, jobs, the page-token key, sync status
+        if database is not None:
+            session.catalog.setCurrentDatabase(database)
+
+    @contextmanager
+    def open_cursor(self) -> Iterator[Any]:
+        cursor = SparkCursor(self.session)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self.session.stop()
+
+
+class SparkSource(DuckDBSource):
+    """The tools' source over Spark (see the module docstring for what differs)."""
+
+    async def list_cost_and_usage(
+        self,
+        filters: CostFilters,
+        cursor: str | None,
+        limit: int,
+        columns: tuple[str, ...] | None = None,
+        version: str = "1.3",
+    ) -> Page:
+        after = _cursor_int(cursor)
+        catalog = columns_at(Dataset.COST_AND_USAGE, version)
+
+        def run(cur: Any) -> Page:
+            data_version = self._version(cur)
+            names = sql.chosen_columns(catalog, self.custom_columns(cur, "CostAndUsage"), columns)
+            query, params = sql.page_query(filters, after, limit, names)
+            cur.execute(query, params)
+            rows: list[Row] = _rows(cur, _CU_JSON)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            cursors = [str(row.pop("_row_id")) for row in rows]
+            next_cursor = cursors[-1] if more and rows else None
+            return Page(rows, next_cursor, self._total(cur, data_version, filters), cursors)
+
+        page: Page = await self._query(run)
+        return page
