@@ -18,7 +18,7 @@ VALIDATOR := ../shared/tools/focus-validate
 VALIDATOR_SAMPLE := ../shared/data/focus-samples/aws_1_3_cost_and_usage_rows25_seed7_credits.csv
 VALIDATOR_READY := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/focus-validator-1.3/venv/.ready
 
-.PHONY: run test tools lint typecheck unit lock npm-lock bench bench-quick bench-load clean
+.PHONY: run test tools lint typecheck unit lock npm-lock bench bench-quick bench-load bench-spark clean
 
 # The venv: the locked packages, hash-checked (-qq hides pip's notes about the local package folders this
 # machine's pip config names and does not have), then this project itself, editable, built with the locked
@@ -76,6 +76,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/suite.py --quick
+
+# focus-api over a local Spark Connect server (started and stopped by the script; needs Java 17) vs the same
+# raw Spark queries, DuckDB beside them: 1M rows, BENCH_SPARK_FLAGS="--rows N" for another size.
+bench-spark: $(STAMP)
+	$(BIN)/python bench/spark.py $(BENCH_SPARK_FLAGS)
 
 clean:
 	rm -rf $(VENV) .tools/node/node_modules .pytest_cache .mypy_cache .ruff_cache

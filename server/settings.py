@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     # docs/scale-out.md). With spark, data lives in spark_database (focus-api's layout, written by
     # `load --engine spark`) or in spark_table (an existing FOCUS table, keyed by spark_key).
     engine: Literal["duckdb", "spark"] = "duckdb"
-    spark_remote: str | None = None
+    # A Databricks URL carries a token (sc://host:443/;token=...): never in a repr or a log line.
+    spark_remote: str | None = Field(default=None, repr=False)
     spark_database: str = "focus_api"
     spark_table: str | None = None
     spark_key: str | None = None

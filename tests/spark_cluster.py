@@ -3,7 +3,8 @@
 ``start-connect-server.sh --master local[2]`` on a free loopback port, with its logs, pid file and
 warehouse in a temporary folder; readiness is a bounded poll (a session answering ``SELECT 1``), and
 the server is stopped at the end of the session whatever happened. Java 17 is on the machines that run
-``make test``; a missing one fails the tests, with what was looked for.
+``make test``; a missing one fails the tests, with what was looked for. While developing, point
+``FOCUS_API_TEST_SPARK_REMOTE`` at a server you keep running to skip the start (CI never sets it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _environment(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def spark_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``sc://127.0.0.1:PORT`` of a running local Spark Connect server."""
+    if reuse := os.environ.get("FOCUS_API_TEST_SPARK_REMOTE"):
+        yield reuse
+        return
     if shutil.which("java") is None:
         pytest.fail("the Spark engine's tests need Java 17 (java on PATH) for the local Spark Connect server")
     root = tmp_path_factory.mktemp("spark")

@@ -74,6 +74,9 @@ def _json_line(catalog: Catalog, names: list[str]) -> str:
         column = catalog.get(name)
         if column is not None and column.data_type is DataType.JSON:
             value = f"coalesce(replace(replace({quote(name)}, chr(10), ' '), chr(13), ' '), 'null')"
+        elif column is not None and column.data_type is DataType.DECIMAL:
+            # The plain digits are the JSON number (Spark's to_json writes 0E-18 where this writes 0.000…)
+            value = f"coalesce(CAST({quote(name)} AS VARCHAR), 'null')"
         else:
             value = f"coalesce(CAST(to_json({quote(name)}) AS VARCHAR), 'null')"
         parts.append(f"{key} || {value}")
@@ -152,14 +155,16 @@ def _write_json_lines(
     on_rows: OnRows | None = None,
 ) -> WriteResult:
     count = 0
-    cur.execute(query, params)
+    reader = cur.sql(query, params=params).to_arrow_reader(batch_size=BATCH_ROWS)
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        while chunk := cur.fetchmany(10_000):
+        for batch in reader:
             if should_stop():
                 raise ExportCancelled
-            out.write("\n".join(r[0] for r in chunk))
+            if not batch.num_rows:
+                continue
+            out.write("\n".join(batch.column(0).to_pylist()))
             out.write("\n")
-            count += len(chunk)
+            count += batch.num_rows
             if on_rows is not None:
                 on_rows(count)
     return WriteResult(record_count=count)

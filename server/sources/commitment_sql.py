@@ -4,10 +4,11 @@ discount sums per group.
 ``ContractApplied`` elements are read with ``from_json`` into a typed structure whose amounts are
 ``DECIMAL(38,18)``: DuckDB then reads each number from its JSON text, digit for digit (the JSON path
 functions, ``->>`` or ``json_extract_string``, go through a double: ``0.08799215300000123456789`` comes
-back as ``0.08799215300000124``). Key names match exactly, so the id is read under both spellings seen in
-1.3 exports (``ContractCommitmentId`` and ``ContractCommitmentID``) by two structures unnested side by side
-(the same array, element for element). A number that is no number, or does not fit DECIMAL(38,18)
-(20 integer digits), reads as null and is not added.
+back as ``0.08799215300000124``). Key names match exactly: the store keeps the corrected 1.3 spelling
+``ContractCommitmentId`` (the loader recases ``ContractCommitmentID``). A number that is no number, or does
+not fit DECIMAL(38,18) (20 integer digits), reads as null and is not added. Each SELECT unnests one list
+at most and the windows are a VALUES list, so Spark (one generator per SELECT, no array parameters
+unnested side by side) runs the same text.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ _ELEMENTS = (
     '{"Elements":[{"ContractCommitmentId":"VARCHAR","ContractCommitmentAppliedCost":"DECIMAL(38,18)",'
     '"ContractCommitmentAppliedQuantity":"DECIMAL(38,18)","ContractCommitmentAppliedUnit":"VARCHAR"}]}'
 )
-_UPPER_ID = '{"Elements":[{"ContractCommitmentID":"VARCHAR"}]}'
 
 
 def in_scope(scope: Scope) -> tuple[str, list[Any]]:
@@ -36,23 +36,24 @@ def applied_query(
 ) -> tuple[str, list[Any]]:
     """Applied sums per (commitment, row currency, applied unit, in scope) over rows charged before
     ``as_of``: to date and within each commitment's run-rate window ``windows`` (id, window start, end).
-    Every row is read (not only the caller's): out-of-scope ones only say that they exist."""
+    Every row is read (not only the caller's): out-of-scope ones only say that they exist. ``windows``
+    must not be empty (a VALUES list has at least one row)."""
     scoped, params = in_scope(scope)
+    rows = ", ".join("(?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))" for _ in windows)
     query = f"""
     WITH elements AS (
       SELECT BillingCurrency, ChargePeriodStart, {scoped} AS in_scope,
-             unnest(from_json(ContractApplied, '{_ELEMENTS}').Elements) AS e,
-             unnest(from_json(ContractApplied, '{_UPPER_ID}').Elements) AS upper
+             unnest(from_json(ContractApplied, '{_ELEMENTS}').Elements) AS e
       FROM {CU_TABLE} WHERE ContractApplied IS NOT NULL AND ChargePeriodStart < ?
     ), typed AS (
       SELECT BillingCurrency, ChargePeriodStart, in_scope,
-             coalesce(e.ContractCommitmentId, upper.ContractCommitmentID) AS id,
+             e.ContractCommitmentId AS id,
              e.ContractCommitmentAppliedUnit AS unit,
              e.ContractCommitmentAppliedCost AS cost,
              e.ContractCommitmentAppliedQuantity AS quantity
       FROM elements
     ), windows AS (
-      SELECT unnest(?::VARCHAR[]) AS id, unnest(?::TIMESTAMP[]) AS ws, unnest(?::TIMESTAMP[]) AS we
+      SELECT * FROM (VALUES {rows}) AS v(id, ws, we)
     )
     SELECT t.id, t.BillingCurrency, t.unit, t.in_scope,
            sum(t.cost), sum(t.cost) FILTER (WHERE t.ChargePeriodStart >= w.ws AND t.ChargePeriodStart < w.we),
@@ -60,8 +61,7 @@ def applied_query(
            count(*)
     FROM typed t JOIN windows w ON t.id = w.id
     GROUP BY ALL ORDER BY ALL"""
-    ids = [w[0] for w in windows]
-    return query, [*params, as_of, ids, [w[1] for w in windows], [w[2] for w in windows]]
+    return query, [*params, as_of, *(value for window in windows for value in window)]
 
 
 def as_of_query(scope: Scope) -> tuple[str, list[Any]]:

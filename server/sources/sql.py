@@ -143,18 +143,16 @@ def count_query(filters: CostFilters) -> tuple[str, list[Any]]:
 def commitment_links_query() -> str:
     """(ContractCommitmentId, BillingAccountId, SubAccountId) for every Cost and Usage row that references one.
 
-    A row references a commitment through its ContractApplied elements (both key spellings seen in 1.3
-    sources are accepted) or, on Purchase rows, through CommitmentDiscountId.
+    A row references a commitment through its ContractApplied elements (the store keeps the key spelt
+    ``ContractCommitmentId``) or, on Purchase rows, through CommitmentDiscountId.
     """
+    elements = '{"Elements":[{"ContractCommitmentId":"VARCHAR"}]}'
     return f"""
     SELECT DISTINCT id, BillingAccountId, SubAccountId FROM (
-      SELECT unnest(json_extract_string(ContractApplied, '$.Elements[*].ContractCommitmentId')) AS id,
-             BillingAccountId, SubAccountId
-      FROM {CU_TABLE} WHERE ContractApplied IS NOT NULL
-      UNION ALL
-      SELECT unnest(json_extract_string(ContractApplied, '$.Elements[*].ContractCommitmentID')) AS id,
-             BillingAccountId, SubAccountId
-      FROM {CU_TABLE} WHERE ContractApplied IS NOT NULL
+      SELECT e.ContractCommitmentId AS id, BillingAccountId, SubAccountId FROM (
+        SELECT unnest(from_json(ContractApplied, '{elements}').Elements) AS e, BillingAccountId, SubAccountId
+        FROM {CU_TABLE} WHERE ContractApplied IS NOT NULL
+      )
       UNION ALL
       SELECT CommitmentDiscountId, BillingAccountId, SubAccountId
       FROM {CU_TABLE} WHERE ChargeCategory = 'Purchase' AND CommitmentDiscountId IS NOT NULL

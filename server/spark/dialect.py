@@ -9,6 +9,8 @@ renders wrongly or not at all, each checked by the Spark equivalence tests:
   by its own value (or a struct by its first field), which ``array_sort`` does.
 - ``from_json(x, '{"Elements":[{"Id":"VARCHAR"}]}')``: DuckDB's JSON type description becomes Spark's
   DDL (``struct<Elements:array<struct<Id:string>>>``); amounts stay ``decimal(38,18)``, read exactly.
+- ``to_json(x)`` of a scalar: Spark's takes only structs, maps and arrays, so the scalar is written as
+  a one-element array and the brackets are cut off.
 - ``json_extract_string(Tags, ?)`` with a ``$."key"`` path parameter: Spark's JSON paths spell keys
   differently, so the tag is read as ``from_json(Tags, 'map<string,string>')[key]`` and the parameter
   becomes the key (``Rendered.key_params``).
@@ -116,6 +118,11 @@ def _rewrite(node: exp.Expression, key_params: set[str]) -> exp.Expression:
             raise UnsupportedQuery("from_json needs a constant type")
         schema = spark_type(json.loads(spec.this))
         return exp.Anonymous(this="from_json", expressions=[node.this, exp.Literal.string(schema)])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1:
+        array = exp.Anonymous(this="to_json", expressions=[exp.Array(expressions=[node.expressions[0]])])
+        return exp.Anonymous(
+            this="regexp_extract", expressions=[array, exp.Literal.string(r"^\[(.*)\]$"), exp.Literal.number(1)]
+        )
     if isinstance(node, exp.JSONExtractScalar) and isinstance(node.expression, exp.Placeholder):
         key_params.add(str(node.expression.this))
         tags = exp.Anonymous(this="from_json", expressions=[node.this, exp.Literal.string("map<string,string>")])

@@ -47,10 +47,16 @@ def _address(remote: str) -> tuple[str, int]:
     url = urlparse(remote)
     if url.scheme != "sc" or not url.hostname:
         raise EngineUnavailable(
-            f"--spark-remote must be a Spark Connect URL like sc://HOST:15002, not {remote!r}",
-            {"sparkRemote": remote},
+            "--spark-remote must be a Spark Connect URL like sc://HOST:15002 (the value given is not one; "
+            "it is not repeated here because such URLs can carry a token)"
         )
     return url.hostname, url.port or DEFAULT_PORT
+
+
+def shown(remote: str) -> str:
+    """``remote`` as it may be shown in errors and logs: scheme, host and port, never the ``;token=...``."""
+    host, port = _address(remote)
+    return f"sc://{host}:{port}"
 
 
 def connect(remote: str, timeout: float) -> SparkSession:
@@ -63,7 +69,7 @@ def connect(remote: str, timeout: float) -> SparkSession:
         raise EngineUnavailable(
             f"the Spark Connect server {host}:{port} did not answer ({exc.strerror or exc}); start it "
             "(start-connect-server.sh) or fix --spark-remote",
-            {"sparkRemote": remote},
+            {"sparkRemote": shown(remote)},
         ) from None
     from pyspark.sql import SparkSession
 
@@ -87,23 +93,27 @@ def connect(remote: str, timeout: float) -> SparkSession:
         detail = f": {type(failure[0]).__name__}" if failure else f" within {timeout:g} s"
         raise EngineUnavailable(
             f"could not open a Spark Connect session at {host}:{port}{detail}; is it a Spark Connect server?",
-            {"sparkRemote": remote},
+            {"sparkRemote": shown(remote)},
         )
     return session[0]
 
 
 def _literal(value: Any, key_path: bool) -> Column:
-    """A query parameter as a Spark literal of the type DuckDB would have bound it as."""
+    """A query parameter as a Spark literal of the type DuckDB would have bound it as (``sql()`` takes only
+    literals and collection constructors, so types are given to the literal, never cast afterwards)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.connect.column import Column
+    from pyspark.sql.connect.expressions import LiteralExpression
+    from pyspark.sql.types import StringType, TimestampNTZType
 
     if key_path:
         return F.lit(json_key_of_path(str(value)))
     if isinstance(value, datetime):  # DuckDB binds naive datetimes as they are: UTC, no zone
         naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        return F.lit(naive.isoformat(sep=" ")).cast("timestamp_ntz")
+        return Column(LiteralExpression(naive, TimestampNTZType()))
     if isinstance(value, (list, tuple)):
-        if all(isinstance(v, str) for v in value):
-            return F.lit(list(value)).cast("array<string>")
+        if not value:  # typed, so that array_contains compares strings; matches nothing, as DuckDB's []
+            return F.array(Column(LiteralExpression(None, StringType())))
         return F.array(*(_literal(v, False) for v in value))
     if isinstance(value, Decimal | int | str | bool) or value is None:
         return F.lit(value)
@@ -135,11 +145,17 @@ class _BatchReader:
         self._frame = frame
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        from pyspark.errors import PySparkException
+
+        # The public toArrow() collects the whole result; the client's iterator is what it is built on.
         frame: Any = self._frame
         plan = frame._plan.to_proto(frame._session.client)
-        for part in frame._session.client.to_table_as_iterator(plan, frame._plan.observations):
-            if isinstance(part, pa.Table):
-                yield from part.cast(self.schema).to_batches()
+        try:
+            for part in frame._session.client.to_table_as_iterator(plan, frame._plan.observations):
+                if isinstance(part, pa.Table):
+                    yield from part.cast(self.schema).to_batches()
+        except PySparkException as exc:
+            raise engine_error(exc) from None
 
 
 class _Relation:

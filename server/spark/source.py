@@ -19,6 +19,7 @@ from server.sources.duckdb_source import _CU_JSON, DuckDBSource, _cursor_int, _r
 from server.spark.session import SparkCursor
 from server.store.db import StoreView
 from tools.catalog import Dataset, columns_at
+from tools.errors import EngineTableMissing
 from tools.source import CostFilters, Page, Row
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ class SparkStore(StoreView):
     def __init__(self, session: SparkSession, data_dir: Path, *, database: str | None = None) -> None:
         self.session = session
         self.data_dir = data_dir  # local state only: export files, jobs, the page-token key, sync status
+        if database is not None and not session.catalog.databaseExists(database):
+            raise EngineTableMissing(
+                f"the Spark database {database} does not exist: publish data into it first (focus-api load "
+                "--engine spark, or focus-api publish) or name the right one with --spark-database",
+                {"sparkDatabase": database},
+            )
         if database is not None:
             session.catalog.setCurrentDatabase(database)
 

@@ -5,7 +5,8 @@ money and quantities must be ``decimal`` (at most 18 places: a ``double`` cannot
 refused, not rounded), date/times ``timestamp``/``timestamp_ntz``, and the ordering key an integer column
 the user declares (``--spark-key``) that is proven unique (one aggregate: count = count distinct, no nulls).
 Then session views give it focus-api's layout, so the one set of queries reads it: ``cost_and_usage`` casts
-the columns to the layout's types (absent Optional columns read as null), and the bookkeeping views say what
+the columns to the layout's types (absent Optional columns read as null, ContractApplied's 1.3 keys
+``ContractCommitmentID`` recased as the loader stores them), and the bookkeeping views say what
 can be said of a table focus-api did not load (each billing period present counts as last seen at start).
 Contract Commitment and the FOCUS 1.4 datasets are empty views: the tools answer with no rows.
 """
@@ -92,6 +93,8 @@ def serve_table(session: SparkSession, table: str, key: str | None) -> list[str]
     items = [f"CAST(`{key}` AS bigint) AS `_row_id`", "0 AS `_load_id`"]
     for name, kind in dataset_columns(Dataset.COST_AND_USAGE, custom)[2:]:
         source = f"`{name}`" if name in fields else "NULL"
+        if name == "ContractApplied" and name in fields:  # the store's key spelling (see normalise._recased)
+            source = f"""regexp_replace({source}, '"Contract(Commitment)?ID"(\\\\s*):', '"Contract$1Id"$2:')"""
         items.append(f"CAST({source} AS {kind}) AS `{name}`")
     session.sql(f"CREATE OR REPLACE TEMPORARY VIEW cost_and_usage AS SELECT {', '.join(items)} FROM {table}")
     for dataset, view in TABLES.items():
