@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.serving import free_ports
+from serving import free_ports
 
 STARTUP_SECONDS = 120
 

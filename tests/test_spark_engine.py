@@ -18,6 +18,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import AWS_CC, MULTI_FILES, SHARED
+from serving import free_ports
+from spark_cluster import spark_remote
 
 from server.auth import LOCAL, Principal
 from server.pipeline import Caller, Pipeline
@@ -28,9 +31,6 @@ from server.spark.session import connect
 from server.store.db import Store
 from server.store.demo import generate_demo
 from server.store.loader import load_files
-from tests.conftest import AWS_CC, MULTI_FILES, SHARED
-from tests.serving import free_ports
-from tests.spark_cluster import spark_remote
 from tools import wire
 from tools.context import REST_LIMITS
 from tools.errors import FocusApiError
