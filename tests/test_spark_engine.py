@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -343,12 +342,3 @@ async def test_an_unreachable_spark_server_is_engine_unavailable_at_once(tmp_pat
     assert body["code"] == "engine_unavailable", body
     assert body["details"] == {"sparkRemote": f"sc://127.0.0.1:{port}"}
     assert "dapi-secret" not in json.dumps(body)
-
-
-async def test_a_server_that_is_not_spark_connect_is_engine_unavailable_within_the_timeout(tmp_path: Path) -> None:
-    """A port that accepts connections and never answers gRPC: the session attempt is abandoned in time."""
-    with socket.create_server(("127.0.0.1", 0)) as silent:
-        port = silent.getsockname()[1]
-        body = await _failure(_spark(tmp_path, f"sc://127.0.0.1:{port}", spark_connect_timeout_seconds=2))
-    assert body["code"] == "engine_unavailable", body
-    assert "is it a Spark Connect server?" in body["message"]
