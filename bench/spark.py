@@ -69,6 +69,7 @@ from report import Row, Target, ms, render, write_results
 from server.exports.writers import _select
 from server.sources import sql
 from server.spark.dialect import render as spark_render
+from server.spark.local_server import environment, spark_home, start_command
 from server.store.schema import CU_TABLE
 from tools.catalog import cost_and_usage
 from tools.cost_and_usage import ListCostAndUsageInput
@@ -97,12 +98,6 @@ def log(message: str) -> None:
 # --- the local Spark Connect server ------------------------------------------------------------------------
 
 
-def spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent
-
-
 def free_bench_port() -> int:
     for port in PORTS:
         with socket.socket() as s:
@@ -112,17 +107,6 @@ def free_bench_port() -> int:
                 continue
             return port
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
-def _spark_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
-    return env | {
-        "SPARK_HOME": str(spark_home()),
-        "SPARK_LOG_DIR": str(root / "logs"),
-        "SPARK_PID_DIR": str(root / "pid"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_IDENT_STRING": f"focus-bench-{os.getpid()}",
-    }
 
 
 def _server_log(root: Path) -> str:
@@ -139,20 +123,9 @@ def spark_connect_server(root: Path, memory: str) -> Iterator[str]:
     if shutil.which("java") is None:
         raise SystemExit("bench/spark.py needs Java 17 (java on PATH) for the local Spark Connect server")
     port = free_bench_port()
-    env = _spark_env(root)
+    env = environment(root, SPARK_IDENT_STRING=f"focus-bench-{os.getpid()}")
     sbin = spark_home() / "sbin"
-    confs = {
-        "spark.connect.grpc.binding.address": "127.0.0.1",
-        "spark.connect.grpc.binding.port": str(port),
-        "spark.sql.warehouse.dir": str(root / "warehouse"),
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.memory": memory,
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "4",  # local[2]: the default 200 tiny tasks would time scheduling
-    }
-    args = [str(sbin / "start-connect-server.sh"), "--master", "local[2]"]
-    for key, value in confs.items():
-        args += ["--conf", f"{key}={value}"]
+    args = start_command(root, port, memory)
     remote = f"sc://127.0.0.1:{port}"
     started = time.perf_counter()
     try:

@@ -21,25 +21,9 @@ from pathlib import Path
 import pytest
 from serving import free_ports
 
+from server.spark.local_server import environment, start_command
+
 STARTUP_SECONDS = 120
-
-
-def spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent
-
-
-def _environment(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
-    env |= {
-        "SPARK_HOME": str(spark_home()),
-        "SPARK_LOG_DIR": str(root / "logs"),
-        "SPARK_PID_DIR": str(root / "pid"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_NO_DAEMONIZE": "1",  # the server is this process's child: its exit is seen, its stop is ours
-    }
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -52,20 +36,8 @@ def spark_remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("the Spark engine's tests need Java 17 (java on PATH) for the local Spark Connect server")
     root = tmp_path_factory.mktemp("spark")
     (port,) = free_ports(1)
-    env = _environment(root)
-    sbin = spark_home() / "sbin"
-    confs = {
-        "spark.connect.grpc.binding.address": "127.0.0.1",
-        "spark.connect.grpc.binding.port": str(port),
-        "spark.sql.warehouse.dir": str(root / "warehouse"),
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "4",
-        "spark.driver.memory": "2g",
-    }
-    args = [str(sbin / "start-connect-server.sh"), "--master", "local[2]"]
-    for key, value in confs.items():
-        args += ["--conf", f"{key}={value}"]
+    env = environment(root, SPARK_NO_DAEMONIZE="1")  # the server is this process's child: its exit is seen
+    args = start_command(root, port, "2g")
     log = (root / "server.log").open("wb")
     proc = subprocess.Popen(args, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     remote = f"sc://127.0.0.1:{port}"
