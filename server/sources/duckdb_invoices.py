@@ -11,7 +11,6 @@ before FOCUS 1.4). A period a quarantining load left rows out of is never final.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,27 +73,19 @@ class InvoiceQueries:
 
     _query: Callable[..., Any]
     _version: Callable[[duckdb.DuckDBPyConnection], int]
-    _issuer_periods: tuple[int, dict[datetime, set[str]]] | None = None
-    _issuer_lock = threading.Lock()
+    remembered: Callable[..., list[Any]]
 
     # -- completeness -------------------------------------------------------------------------------
 
     def _cost_issuers(self, cur: duckdb.DuckDBPyConnection) -> dict[datetime, set[str]]:
-        """The invoice issuers holding Cost and Usage rows, per BillingPeriodStart (cached per data version)."""
-        version = self._version(cur)
-        cached = self._issuer_periods
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        """The invoice issuers holding Cost and Usage rows, per BillingPeriodStart."""
         found: dict[datetime, set[str]] = {}
-        for start, issuer in cur.execute(q.cost_issuer_periods()).fetchall():
+        for start, issuer in self.remembered(cur, q.cost_issuer_periods()):
             found.setdefault(start, set()).add(issuer)
-        with self._issuer_lock:
-            self._issuer_periods = (version, found)
         return found
 
-    @staticmethod
-    def _statuses(cur: duckdb.DuckDBPyConnection) -> dict[tuple[Any, Any], str]:
-        return {(issuer, start): status for issuer, start, status in cur.execute(q.period_statuses()).fetchall()}
+    def _statuses(self, cur: duckdb.DuckDBPyConnection) -> dict[tuple[Any, Any], str]:
+        return {(issuer, start): status for issuer, start, status in self.remembered(cur, q.period_statuses())}
 
     def _judge_periods(self, cur: duckdb.DuckDBPyConnection, covered: list[Covered]) -> Verdict:
         """Each covered period judged by the module's rule."""
@@ -123,12 +114,13 @@ class InvoiceQueries:
             for condition in filters.on("ChargePeriodStart"):
                 where.append("BillingPeriodEnd > ?" if condition.op == ">=" else "BillingPeriodStart < ?")
                 params.append(condition.value)
-            rows = cur.execute(
+            rows = self.remembered(
+                cur,
                 "SELECT BillingPeriodStart, last_loaded_at >= BillingPeriodEnd, (BillingPeriodStart, "
                 "BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd FROM quarantined_scopes) "
                 "FROM billing_periods" + sql.where_sql(where),
                 params,
-            ).fetchall()
+            )
             issuers = self._cost_issuers(cur)
             covered = [Covered(s, issuers.get(s, set()), bool(ended), bool(cut)) for s, ended, cut in rows]
             return self._judge_periods(cur, covered)
@@ -148,8 +140,8 @@ class InvoiceQueries:
             pairs |= set(cur.execute(*q.periods(ID_TABLE, where, params)).fetchall())
             if dataset == "Reconciliation":
                 pairs |= set(cur.execute(*q.periods(CU_TABLE, *q.cost_where(filters))).fetchall())
-            last = cur.execute("SELECT max(loaded_at) FROM loads").fetchone()
-            loaded = last[0] if last else None
+            last = self.remembered(cur, "SELECT max(loaded_at) FROM loads")
+            loaded = last[0][0] if last else None
             by_period: dict[Period, set[str]] = {}
             for issuer, start, end in pairs:
                 by_period.setdefault((start, end), set()).add(issuer)

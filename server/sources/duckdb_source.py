@@ -2,7 +2,8 @@
 
 Queries run in worker threads (DuckDB is synchronous), each on its own cursor of the one process-wide
 connection, at most ``max_concurrency`` at once; rows become Python values off the event loop.
-Totals and commitment links are cached per data version: a page walk counts once, not per page.
+What follows from the data version alone (bookkeeping reads, a filter's total, commitment links) is kept
+per version in a ``VersionMemo``: a page walk counts once, not per page, and a page is its own query.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from server.sources import sql, summary_sql
 from server.sources.commitment_source import CommitmentAnalytics
 from server.sources.duckdb_invoices import Covered, InvoiceQueries
 from server.sources.query_progress import run_reporting
+from server.sources.version_memo import VersionMemo
 from server.store.db import StoreView
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
 from tools.catalog import Dataset, DataType, columns_at, stored
@@ -108,8 +109,8 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
         self.query_timeout = query_timeout
         self._limiter = anyio.CapacityLimiter(max_concurrency)
         self._lock = threading.Lock()
-        self._totals: OrderedDict[tuple[int, str], int] = OrderedDict()
-        self._links: tuple[int, list[tuple[str, str, str | None]]] | None = None
+        self._memo = VersionMemo()
+        self._call = threading.local()  # the cursor of the call running in this worker thread, its version
         self._inflight = 0
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -131,9 +132,11 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
                 self._inflight += 1
 
             def run() -> T:
+                self._call.cursor, self._call.version = cur, None
                 try:
                     return fn(cur)
                 finally:
+                    self._call.cursor = self._call.version = None
                     release()
                     with self._lock:
                         self._inflight -= 1
@@ -155,16 +158,32 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
     # -- state ------------------------------------------------------------------------------------
 
     def _version(self, cur: duckdb.DuckDBPyConnection) -> int:
+        """The data version ``cur`` sees, read once per call: every part of one answer is of one version."""
+        call = self._call
+        if getattr(call, "cursor", None) is cur and call.version is not None:
+            return int(call.version)
+        version = self._read_version(cur)
+        if getattr(call, "cursor", None) is cur:
+            call.version = version
+        return version
+
+    def _read_version(self, cur: duckdb.DuckDBPyConnection) -> int:
         return int(self.store.get_meta("data_version", cur) or 0)
 
+    def remembered(self, cur: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[Any]:
+        """The rows of a query over the bookkeeping tables, read once per data version."""
+        key = ("rows", query, tuple(params or ()))
+        return self._memo.get(self._version(cur), key, lambda: cur.execute(query, params or []).fetchall())
+
     def custom_columns(self, cur: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
-        rows = cur.execute("SELECT name FROM custom_columns WHERE dataset = ? ORDER BY name", [dataset]).fetchall()
+        rows = self.remembered(cur, "SELECT name FROM custom_columns WHERE dataset = ? ORDER BY name", [dataset])
         return [str(r[0]) for r in rows]
 
     async def data_state(self) -> DataState:
         def run(cur: duckdb.DuckDBPyConnection) -> DataState:
-            row = cur.execute("SELECT max(loaded_at) FROM loads").fetchone()
-            return DataState(version=str(self._version(cur)), last_updated=row[0] if row else None)
+            version = self._version(cur)
+            rows = self._memo.get(version, "last load", cur.execute("SELECT max(loaded_at) FROM loads").fetchall)
+            return DataState(version=str(version), last_updated=rows[0][0] if rows else None)
 
         result: DataState = await self._query(run)
         return result
@@ -172,19 +191,11 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
     # -- cost and usage ---------------------------------------------------------------------------
 
     def _total(self, cur: duckdb.DuckDBPyConnection, version: int, filters: CostFilters) -> int:
-        key = (version, repr(filters))
-        with self._lock:
-            if key in self._totals:
-                self._totals.move_to_end(key)
-                return self._totals[key]
-        query, params = sql.count_query(filters)
-        row = cur.execute(query, params).fetchone()
-        total = int(row[0]) if row else 0
-        with self._lock:
-            self._totals[key] = total
-            while len(self._totals) > 512:
-                self._totals.popitem(last=False)
-        return total
+        def count() -> int:
+            row = cur.execute(*sql.count_query(filters)).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._memo.get(version, ("total", repr(filters)), count)
 
     async def list_cost_and_usage(
         self,
@@ -265,20 +276,14 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
 
     # -- contract commitments ---------------------------------------------------------------------
 
-    def _commitment_links(self, cur: duckdb.DuckDBPyConnection, version: int) -> list[tuple[str, str, str | None]]:
-        with self._lock:
-            if self._links is not None and self._links[0] == version:
-                return self._links[1]
-        links = [(str(a), str(b), c) for a, b, c in cur.execute(sql.commitment_links_query()).fetchall()]
-        with self._lock:
-            self._links = (version, links)
-        return links
+    def _commitment_links(self, cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str | None]]:
+        return [(str(a), str(b), c) for a, b, c in self.remembered(cur, sql.commitment_links_query())]
 
     def allowed_commitments(self, cur: duckdb.DuckDBPyConnection, filters: CommitmentFilters) -> list[str] | None:
         scope = filters.scope
         if filters.billing_account_id is None and scope.unrestricted:
             return None
-        links = self._commitment_links(cur, self._version(cur))
+        links = self._commitment_links(cur)
         ids = set()
         for commitment_id, account, sub_account in links:
             if filters.billing_account_id is not None and account != filters.billing_account_id:
