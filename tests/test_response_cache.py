@@ -180,6 +180,7 @@ async def test_a_load_or_another_scope_is_answered_afresh_not_from_the_caches(
 
     assert after["totalRecords"] == before["totalRecords"] + 100
     assert after["dataLastUpdated"] > before["dataLastUpdated"]
+
     def providers(body: dict[str, Any]) -> set[str]:
         return {row["ServiceProviderName"] for row in body["data"]}
 
