@@ -100,6 +100,13 @@ def _cursor_int(cursor: str | None) -> int | None:
         raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
 
 
+class _Call(threading.local):
+    """The cursor of the call running in this worker thread, and the data version it read."""
+
+    cursor: Any = None
+    version: int | None = None
+
+
 class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
     """FOCUS data from the embedded store (the FOCUS 1.4 Billing Period and Invoice Detail answers and the
     completeness rule are in ``duckdb_invoices``, the commitment summaries in ``commitment_source``)."""
@@ -110,7 +117,7 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
         self._limiter = anyio.CapacityLimiter(max_concurrency)
         self._lock = threading.Lock()
         self._memo = VersionMemo()
-        self._call = threading.local()  # the cursor of the call running in this worker thread, its version
+        self._call = _Call()
         self._inflight = 0
 
     async def drain(self, timeout: float = 10.0) -> None:
@@ -160,12 +167,11 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
     def _version(self, cur: duckdb.DuckDBPyConnection) -> int:
         """The data version ``cur`` sees, read once per call: every part of one answer is of one version."""
         call = self._call
-        if getattr(call, "cursor", None) is cur and call.version is not None:
-            return int(call.version)
-        version = self._read_version(cur)
-        if getattr(call, "cursor", None) is cur:
-            call.version = version
-        return version
+        if call.cursor is not cur:  # not inside a call (an export's own cursor): read it
+            return self._read_version(cur)
+        if call.version is None:
+            call.version = self._read_version(cur)
+        return call.version
 
     def _read_version(self, cur: duckdb.DuckDBPyConnection) -> int:
         return int(self.store.get_meta("data_version", cur) or 0)
@@ -181,9 +187,8 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
 
     async def data_state(self) -> DataState:
         def run(cur: duckdb.DuckDBPyConnection) -> DataState:
-            version = self._version(cur)
-            rows = self._memo.get(version, "last load", cur.execute("SELECT max(loaded_at) FROM loads").fetchall)
-            return DataState(version=str(version), last_updated=rows[0][0] if rows else None)
+            rows = self.remembered(cur, "SELECT max(loaded_at) FROM loads")
+            return DataState(version=str(self._version(cur)), last_updated=rows[0][0] if rows else None)
 
         result: DataState = await self._query(run)
         return result

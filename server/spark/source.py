@@ -13,7 +13,6 @@ the window in which rows and version disagree is the publish's own, not the TTL'
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,14 +65,13 @@ class SparkSource(DuckDBSource):
     """The tools' source over Spark (see the module docstring for what differs)."""
 
     _seen: tuple[int, float] | None = None  # the last data version read, and when (monotonic)
-    _seen_lock = threading.Lock()
 
     def _read_version(self, cur: Any) -> int:
-        with self._seen_lock:
+        with self._lock:
             if self._seen is not None and time.monotonic() - self._seen[1] < VERSION_TTL:
                 return self._seen[0]
         version = super()._read_version(cur)
-        with self._seen_lock:
+        with self._lock:
             self._seen = (version, time.monotonic())
         return version
 
