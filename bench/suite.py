@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import engine_limit
 import exports
 import ingest
 import live
@@ -131,8 +132,13 @@ def main() -> None:
                 lambda: throughput.run(server, p.load_requests, p.load_rounds),
                 ["REST requests/s at 64 connections vs bare aiohttp"],
             )
-        if p.throughput_uncached:
-            with server_process(served_dir, FOCUS_API_RESPONSE_CACHE_MB="0") as server:
+        with server_process(served_dir, FOCUS_API_RESPONSE_CACHE_MB="0") as server:
+            run.case(
+                "throughput",
+                lambda: engine_limit.run(server, raw_db, p.load_requests // 2, p.load_rounds),
+                ["REST requests/s at 64 connections, distinct pages, cache off vs DuckDB direct"],
+            )
+            if p.throughput_uncached:
                 run.case(
                     "throughput",
                     lambda: throughput.run(server, p.load_requests // 4, 1, cached=False),

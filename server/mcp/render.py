@@ -160,7 +160,7 @@ def _receipt_text(receipt: dict[str, Any]) -> str:
 def tool_result(output: BaseModel, receipt: dict[str, Any], *, every_column: bool) -> CallToolResult:
     """The answer: a text a model can quote (with the receipt), structured content, and for exports resource
     links. ``every_column``: a page of rows whose caller gave no ``columns``."""
-    structured = wire.with_decimal_strings(output.model_dump(mode="python", warnings=False, exclude_none=False))
+    structured = wire.with_decimal_strings(wire.plain(output))
     text = summary(output)
     data = getattr(output, "data", None)
     if every_column and isinstance(data, list) and data:

@@ -70,7 +70,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def _body(output: BaseModel) -> Any:
-    return output.model_dump(mode="python", warnings=False)
+    return wire.plain(output)
 
 
 async def _arguments(request: web.Request, spec: ToolSpec) -> dict[str, Any]:

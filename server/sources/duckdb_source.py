@@ -174,7 +174,7 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
         return call.version
 
     def _read_version(self, cur: duckdb.DuckDBPyConnection) -> int:
-        return int(self.store.get_meta("data_version", cur) or 0)
+        return self.store.version_of(cur)
 
     def remembered(self, cur: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[Any]:
         """The rows of a query over the bookkeeping tables, read once per data version."""

@@ -107,6 +107,10 @@ class StoreView:
         """Bumped by every committed change of the data; page tokens are bound to it."""
         return int(self.get_meta("data_version") or 0)
 
+    def version_of(self, cur: duckdb.DuckDBPyConnection) -> int:
+        """The data version ``cur`` sees (a query here; a view of immutable files knows it without one)."""
+        return int(self.get_meta("data_version", cur) or 0)
+
     def close(self) -> None:
         """Release what the view holds (files, connections)."""
 
@@ -243,6 +247,9 @@ class _Generation:
         self.path = path
         self.con = duckdb.connect(str(path), read_only=True, config=config)
         self.con.execute("SET enable_progress_bar = false")
+        # A published generation never changes (generations.py), so its data version is read once.
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        self.data_version = int(row[0]) if row else 0
         self.users = 0
         self.retired = False
 
@@ -262,6 +269,7 @@ class LiveStore(StoreView):
         self._limits = {"memory_limit": memory_limit, "threads": threads}
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
+        self._versions: dict[int, int] = {}  # id of an open cursor -> its generation's data version
         self._generation = self._open_current()
 
     def _open_current(self) -> _Generation:
@@ -290,6 +298,11 @@ class LiveStore(StoreView):
     def path(self) -> Path:
         return self._generation.path
 
+    def version_of(self, cur: duckdb.DuckDBPyConnection) -> int:
+        with self._lock:
+            known = self._versions.get(id(cur))
+        return super().version_of(cur) if known is None else known
+
     def _follow(self) -> _Generation:
         """The generation to query now: the current one, opened when a newer one was published."""
         stamp = self.layout.pointer_stamp()
@@ -310,9 +323,12 @@ class LiveStore(StoreView):
         with self._lock:
             generation.users += 1
             cur = generation.con.cursor()
+            self._versions[id(cur)] = generation.data_version
         try:
             yield cur
         finally:
+            with self._lock:
+                del self._versions[id(cur)]
             cur.close()
             with self._lock:
                 generation.users -= 1
