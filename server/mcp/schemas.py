@@ -41,9 +41,12 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
 _ROW_MODELS = {"CostAndUsageRecord": "Cost and Usage", "ContractCommitmentRecord": "Contract Commitment"}
 
 
+_ROW_TYPES = ["object", "array"]
+
+
 def _row_schema(dataset: str) -> dict[str, Any]:
     return {
-        "type": ["object", "array"],
+        "type": list(_ROW_TYPES),
         "description": f"One FOCUS 1.3 {dataset} row: a key per column (FOCUS column ids, plus x_ custom "
         "columns), or with rowFormat arrays its values in the order of columns; exact decimals as strings, "
         "date/times UTC YYYY-MM-DDTHH:MM:SSZ, JSON columns as objects. "
@@ -72,6 +75,10 @@ def _compact(node: dict[str, Any], defs: dict[str, Any], inlining: tuple[str, ..
         else:
             out[key] = value
     options = out.get("anyOf")
+    if isinstance(options, list) and any(o.get("type") == _ROW_TYPES for o in options if isinstance(o, dict)):
+        # A row is an object or (rowFormat arrays) an array: the row schema already says both, and one
+        # schema per row instead of an anyOf of two halves the client's work on a page.
+        return next(o for o in options if isinstance(o, dict) and o.get("type") == _ROW_TYPES)
     if isinstance(options, list) and options and all(_bare_type(o) for o in options):
         del out["anyOf"]
         out["type"] = [o["type"] for o in options]
