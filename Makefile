@@ -18,7 +18,7 @@ VALIDATOR := ../shared/tools/focus-validate
 VALIDATOR_SAMPLE := ../shared/data/focus-samples/aws_1_3_cost_and_usage_rows25_seed7_credits.csv
 VALIDATOR_READY := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/focus-validator-1.3/venv/.ready
 
-.PHONY: run test tools lint typecheck unit lock npm-lock bench bench-quick bench-load bench-spark clean
+.PHONY: run test tools lint typecheck unit lock npm-lock bench bench-quick bench-load bench-spark bench-scale clean
 
 # The venv: the locked packages, hash-checked (-qq hides pip's notes about the local package folders this
 # machine's pip config names and does not have), then this project itself, editable, built with the locked
@@ -76,6 +76,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/suite.py --quick
+
+# Page, summary, export and 64-connection cases at 1M, 3M and 10M rows, and how each grows (bench/scale.py);
+# BENCH_SCALE_FLAGS="--sizes N,M" for other sizes.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(BENCH_SCALE_FLAGS)
 
 # focus-api over a local Spark Connect server (started and stopped by the script; needs Java 17) vs the same
 # raw Spark queries, DuckDB beside them: 1M rows, BENCH_SPARK_FLAGS="--rows N" for another size.

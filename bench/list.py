@@ -14,15 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import duckdb
 import httpx2
-from common import SECRET, demo_store, machine, p50, pct, served, store_file
-from mcp import Client
+from common import FOCUS_API, SECRET, demo_store, machine, p50, pct, served, store_file
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from server.sources import sql
@@ -104,6 +107,26 @@ async def mcp_round(url: str, n: int, args: dict[str, Any]) -> list[float]:
             assert not result.is_error, result.content
             if i >= 3:
                 times.append(time.perf_counter() - started)
+    return times
+
+
+async def mcp_stdio_round(data_dir: Path, n: int, args: dict[str, Any]) -> list[float]:
+    """``n`` timed calls to a ``focus-api stdio`` this process launches on ``data_dir`` (after 3 untimed)."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    params = StdioServerParameters(
+        command=str(FOCUS_API),
+        args=["stdio", "--data-dir", str(data_dir)],
+        env=env | {"FOCUS_API_LOG_LEVEL": "warning", "FOCUS_API_TOKEN_SECRET": SECRET},
+    )
+    times = []
+    with open(os.devnull, "w") as quiet:
+        async with Client(stdio_client(params, errlog=quiet)) as c:
+            for i in range(n + 3):
+                started = time.perf_counter()
+                result = await c.call_tool("listcostandusage", args)
+                assert not result.is_error, result.content
+                if i >= 3:
+                    times.append(time.perf_counter() - started)
     return times
 
 

@@ -3,7 +3,8 @@
 * REST page 1 vs the same page query run straight on DuckDB (a private copy of the store, read-only);
 * the deepest page of the same walk (page 10 000, or the last page when the data has fewer) vs page 1,
   both over REST, the deep one reached with a minted page token;
-* MCP streamable-HTTP ``tools/call listcostandusage`` vs REST for the same page.
+* MCP ``tools/call listcostandusage`` vs REST for the same page, over streamable HTTP (the same server)
+  and over stdio (a ``focus-api stdio`` on the same data dir).
 
 Every path runs ``n`` sequential requests per round; rounds alternate between the paths (and their order
 flips every round), so each ratio compares samples taken side by side.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 from common import Server, p50, pct
-from list import FILTERS, PAGE, cursor_at_page, mcp_round, page_token, raw_round, rest_round
+from list import FILTERS, PAGE, cursor_at_page, mcp_round, mcp_stdio_round, page_token, raw_round, rest_round
 from report import Row, Target, ms
 
 from server.sources import sql
@@ -40,7 +41,7 @@ def last_page(db: Path) -> int:
     return max(1, math.ceil(int(row[0] if row else 0) / PAGE))
 
 
-def run(server: Server, raw_db: Path, n: int, rounds: int) -> list[Row]:
+def run(server: Server, data_dir: Path, raw_db: Path, n: int, rounds: int) -> list[Row]:
     deep = min(DEEP_PAGE, last_page(raw_db))
     cursor = cursor_at_page(str(raw_db), deep) if deep > 1 else None
     query = {**FILTERS, "pageSize": str(PAGE)}
@@ -49,6 +50,7 @@ def run(server: Server, raw_db: Path, n: int, rounds: int) -> list[Row]:
         "raw": lambda: raw_round(str(raw_db), n, None),
         "rest": lambda: asyncio.run(rest_round(server.rest, n, query)),
         "mcp": lambda: asyncio.run(mcp_round(server.mcp, n, {**FILTERS, "pageSize": PAGE})),
+        "mcp_stdio": lambda: asyncio.run(mcp_stdio_round(data_dir, n, {**FILTERS, "pageSize": PAGE})),
         "rest_deep": lambda: asyncio.run(rest_round(server.rest, n, deep_query)),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
@@ -75,5 +77,6 @@ def run(server: Server, raw_db: Path, n: int, rounds: int) -> list[Row]:
     return [
         row("filtered 100-row page: REST vs DuckDB direct", "rest", "raw", 1.3),
         row(f"page {deep:,} vs page 1 (REST, same walk)", "rest_deep", "rest", 1.2, deep_note),
-        row("same page: MCP streamable HTTP vs REST", "mcp", "rest", 2.0),
+        row("same page: MCP streamable HTTP vs REST", "mcp", "rest", 1.3),
+        row("same page: MCP stdio vs REST", "mcp_stdio", "rest", 1.3),
     ]

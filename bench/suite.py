@@ -112,8 +112,13 @@ def main() -> None:
         with server_process(served_dir, FOCUS_API_RESPONSE_CACHE_MB="0") as server:
             run.case(
                 "pages",
-                lambda: pages.run(server, raw_db, p.page_requests, p.page_rounds),
-                ["filtered 100-row page: REST vs DuckDB direct", "deep page vs page 1", "MCP HTTP vs REST"],
+                lambda: pages.run(server, served_dir, raw_db, p.page_requests, p.page_rounds),
+                [
+                    "filtered 100-row page: REST vs DuckDB direct",
+                    "deep page vs page 1",
+                    "MCP HTTP vs REST",
+                    "MCP stdio",
+                ],
             )
             run.case(
                 "summary",
