@@ -24,9 +24,11 @@ from report import Row, Target, ms
 
 from server.sources import sql
 from tools.cost_and_usage import ListCostAndUsageInput
+from tools.records import SUGGESTED_COLUMNS
 from tools.source import Scope
 
 DEEP_PAGE = 10_000
+NARROW = ",".join(SUGGESTED_COLUMNS)
 
 
 def last_page(db: Path) -> int:
@@ -52,20 +54,24 @@ def run(server: Server, data_dir: Path, raw_db: Path, n: int, rounds: int) -> li
         "mcp": lambda: asyncio.run(mcp_round(server.mcp, n, {**FILTERS, "pageSize": PAGE})),
         "mcp_stdio": lambda: asyncio.run(mcp_stdio_round(data_dir, n, {**FILTERS, "pageSize": PAGE})),
         "rest_deep": lambda: asyncio.run(rest_round(server.rest, n, deep_query)),
+        "rest_narrow": lambda: asyncio.run(rest_round(server.rest, n, {**query, "columns": NARROW})),
+        "mcp_narrow": lambda: asyncio.run(
+            mcp_round(server.mcp, n, {**FILTERS, "pageSize": PAGE, "columns": list(SUGGESTED_COLUMNS)})
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in paths}
     for r in range(rounds):
         for name in list(paths) if r % 2 == 0 else reversed(list(paths)):
             times[name] += paths[name]()
 
-    def row(case: str, ours: str, ref: str, target: float, note: str = "") -> Row:
+    def row(case: str, ours: str, ref: str, target: float | None, note: str = "") -> Row:
         return Row(
             case,
             ms(p50(times[ours])),
             ms(pct(times[ours], 0.95)),
             ms(p50(times[ref])),
             p50(times[ours]) / p50(times[ref]),
-            Target("<=", target),
+            Target("<=", target) if target is not None else None,
             notes=[note] if note else [],
         )
 
@@ -79,4 +85,13 @@ def run(server: Server, data_dir: Path, raw_db: Path, n: int, rounds: int) -> li
         row(f"page {deep:,} vs page 1 (REST, same walk)", "rest_deep", "rest", 1.2, deep_note),
         row("same page: MCP streamable HTTP vs REST", "mcp", "rest", 1.3),
         row("same page: MCP stdio vs REST", "mcp_stdio", "rest", 1.3),
+        row(
+            f"same page, the {len(SUGGESTED_COLUMNS)} suggested columns: MCP streamable HTTP vs REST",
+            "mcp_narrow",
+            "rest_narrow",
+            None,
+            "the MCP SDK's own work (pydantic dumps and stdlib json.dumps on the server, pydantic parse and "
+            "jsonschema on the client) grows with the result's bytes: a full-width page is ~237 KB, this one "
+            "a tenth of it",
+        ),
     ]

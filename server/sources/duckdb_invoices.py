@@ -11,6 +11,7 @@ before FOCUS 1.4). A period a quarantining load left rows out of is never final.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,24 @@ from tools.source import CompletenessRule, CostFilters, InvoiceFilters, Page, Ro
 T = TypeVar("T")
 Period = tuple[datetime, datetime]
 _ID_JSON = frozenset(c.id for c in q.INVOICE_DETAIL.of_type(DataType.JSON))
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {"=": operator.eq, ">=": operator.ge, "<": operator.lt}
+
+
+def _covers(filters: CostFilters, start: datetime, end: datetime) -> bool:
+    """Whether the filters cover the billing period [start, end): its BillingPeriodStart conditions admit it
+    and it overlaps the charge-period window. A condition that is no comparison with an instant (``is
+    null``) admits no stored period, as in SQL."""
+    for condition in filters.on("BillingPeriodStart"):
+        compare, value = _COMPARE.get(condition.op), condition.value
+        if compare is None or not isinstance(value, datetime) or not compare(start, value):
+            return False
+    for condition in filters.on("ChargePeriodStart"):
+        value = condition.value
+        if not isinstance(value, datetime) or not (end > value if condition.op == ">=" else start < value):
+            return False
+    return True
 
 
 def _after(cursor: str | None) -> int | None:
@@ -108,21 +127,20 @@ class InvoiceQueries:
 
     async def completeness_verdict(self, filters: CostFilters) -> Verdict:
         def run(cur: duckdb.DuckDBPyConnection) -> Verdict:
-            # The billing periods the filters cover (as DuckDBSource.completeness did): those their
-            # BillingPeriodStart conditions admit, and those overlapping the charge-period window.
-            where, params = sql.condition_clauses(filters.on("BillingPeriodStart"))
-            for condition in filters.on("ChargePeriodStart"):
-                where.append("BillingPeriodEnd > ?" if condition.op == ">=" else "BillingPeriodStart < ?")
-                params.append(condition.value)
-            rows = self.remembered(
+            # Every billing period once per data version (a store holds one row per period), then the
+            # ones the filters cover chosen here: a query per call cost more than the rest of the verdict.
+            periods = self.remembered(
                 cur,
-                "SELECT BillingPeriodStart, last_loaded_at >= BillingPeriodEnd, (BillingPeriodStart, "
-                "BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd FROM quarantined_scopes) "
-                "FROM billing_periods" + sql.where_sql(where),
-                params,
+                "SELECT BillingPeriodStart, BillingPeriodEnd, last_loaded_at >= BillingPeriodEnd, "
+                "(BillingPeriodStart, BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd FROM "
+                "quarantined_scopes) FROM billing_periods ORDER BY BillingPeriodStart",
             )
             issuers = self._cost_issuers(cur)
-            covered = [Covered(s, issuers.get(s, set()), bool(ended), bool(cut)) for s, ended, cut in rows]
+            covered = [
+                Covered(start, issuers.get(start, set()), bool(ended), bool(cut))
+                for start, end, ended, cut in periods
+                if _covers(filters, start, end)
+            ]
             return self._judge_periods(cur, covered)
 
         verdict: Verdict = await self._query(run)
@@ -140,7 +158,7 @@ class InvoiceQueries:
             pairs |= set(cur.execute(*q.periods(ID_TABLE, where, params)).fetchall())
             if dataset == "Reconciliation":
                 pairs |= set(cur.execute(*q.periods(CU_TABLE, *q.cost_where(filters))).fetchall())
-            last = self.remembered(cur, "SELECT max(loaded_at) FROM loads")
+            last = self.remembered(cur, sql.LAST_LOAD)
             loaded = last[0][0] if last else None
             by_period: dict[Period, set[str]] = {}
             for issuer, start, end in pairs:

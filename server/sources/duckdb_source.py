@@ -47,6 +47,11 @@ _CU_JSON = frozenset(c.id for c in stored(Dataset.COST_AND_USAGE).of_type(DataTy
 _CC_JSON = frozenset(c.id for c in stored(Dataset.CONTRACT_COMMITMENT).of_type(DataType.JSON))
 
 
+def _rows_key(query: str, params: list[Any] | None = None) -> tuple[str, str, tuple[Any, ...]]:
+    """The memo key of a bookkeeping query's rows (``DuckDBSource.remembered``)."""
+    return ("rows", query, tuple(params or ()))
+
+
 def _parse_json(value: Any) -> Any:
     return None if value is None else json.loads(value, parse_float=Decimal)
 
@@ -178,7 +183,7 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
 
     def remembered(self, cur: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[Any]:
         """The rows of a query over the bookkeeping tables, read once per data version."""
-        key = ("rows", query, tuple(params or ()))
+        key = _rows_key(query, params)
         return self._memo.get(self._version(cur), key, lambda: cur.execute(query, params or []).fetchall())
 
     def custom_columns(self, cur: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
@@ -186,8 +191,15 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
         return [str(r[0]) for r in rows]
 
     async def data_state(self) -> DataState:
+        # Every call asks first: while no load has published, the answer is known without a worker thread.
+        settled = self.store.settled_version()
+        if settled is not None:
+            kept, rows = self._memo.peek(settled, _rows_key(sql.LAST_LOAD))
+            if kept:
+                return DataState(version=str(settled), last_updated=rows[0][0] if rows else None)
+
         def run(cur: duckdb.DuckDBPyConnection) -> DataState:
-            rows = self.remembered(cur, "SELECT max(loaded_at) FROM loads")
+            rows = self.remembered(cur, sql.LAST_LOAD)
             return DataState(version=str(self._version(cur)), last_updated=rows[0][0] if rows else None)
 
         result: DataState = await self._query(run)

@@ -17,6 +17,10 @@ from tools.source import Condition, CostFilters, Scope
 _COMPARISONS = frozenset({"=", ">=", "<"})
 
 
+# When data was last loaded: one query text, so every reader shares its per-version memo entry.
+LAST_LOAD = "SELECT max(loaded_at) FROM loads"
+
+
 def json_key_path(key: str) -> str:
     """The JSON path of one object key, quoted, for ``json_extract_string`` (passed as a parameter)."""
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -51,6 +51,13 @@ class VersionMemo:
                     self._items.popitem(last=False)
         return value
 
+    def peek(self, version: int, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) when ``key`` is kept for ``version``; (False, None) otherwise. Never computes."""
+        with self._lock:
+            if self._version == version and key in self._items:
+                return True, self._items[key]
+        return False, None
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)

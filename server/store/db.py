@@ -111,6 +111,10 @@ class StoreView:
         """The data version ``cur`` sees (a query here; a view of immutable files knows it without one)."""
         return int(self.get_meta("data_version", cur) or 0)
 
+    def settled_version(self) -> int | None:
+        """The data version a cursor opened now would see, when that is known without opening one."""
+        return None
+
     def close(self) -> None:
         """Release what the view holds (files, connections)."""
 
@@ -297,6 +301,13 @@ class LiveStore(StoreView):
     @property
     def path(self) -> Path:
         return self._generation.path
+
+    def settled_version(self) -> int | None:
+        """The open generation's version while ``CURRENT`` still names it (one stat); None after a publish,
+        as opening the new generation is file I/O, for a worker thread."""
+        stamp = self.layout.pointer_stamp()
+        with self._lock:
+            return self._generation.data_version if stamp == self._stamp else None
 
     def version_of(self, cur: duckdb.DuckDBPyConnection) -> int:
         with self._lock:
