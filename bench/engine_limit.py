@@ -15,9 +15,11 @@ request; that query is its own work, so the reference leaves it out. Rounds alte
 from __future__ import annotations
 
 import asyncio
+import queue
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,12 +50,21 @@ FILTER_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Distinct:
+    """One distinct page request: its filters, the keyset cursor it starts after, and its REST query."""
+
+    filters: dict[str, Any]
+    after: int | None
+    query: dict[str, str]  # the filters, pageSize and (with a cursor) the minted pageToken
+
+
 def _instant(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def distinct_mix(server: Server, raw_db: str, count: int, seed: int = 11) -> list[dict[str, Any]]:
-    """``count`` distinct page requests (query parameters), built from values found in the data."""
+async def distinct_mix(server: Server, raw_db: str, count: int, seed: int = 11) -> list[Distinct]:
+    """``count`` distinct page requests, built from values found in the data."""
     rnd = random.Random(seed)
     con = duckdb.connect(raw_db, read_only=True)
     try:
@@ -78,7 +89,7 @@ async def distinct_mix(server: Server, raw_db: str, count: int, seed: int = 11) 
         version = (await get_json(http, f"{server.rest}/healthz"))["dataVersion"]
     tokens = PageTokens(SECRET.encode())
     seen: set[str] = set()
-    mix: list[dict[str, Any]] = []
+    mix: list[Distinct] = []
     while len(mix) < count:
         params: dict[str, Any] = {}
         for param in rnd.sample(sorted(values), rnd.choice((0, 1, 1, 2))):
@@ -91,21 +102,19 @@ async def distinct_mix(server: Server, raw_db: str, count: int, seed: int = 11) 
         if key in seen:
             continue
         seen.add(key)
-        params["pageSize"] = PAGE
+        query = {k: str(v) for k, v in params.items()} | {"pageSize": str(PAGE)}
         if after is not None:
             filters = ListCostAndUsageInput.model_validate(params).cost_filters(Scope())
             bound = fingerprint("listcostandusage", filters.as_params() | {"focusVersion": DEFAULT_VERSION}, "")
-            params["pageToken"] = tokens.issue(fingerprint=bound, data_version=version, cursor=str(after))
-        mix.append(params | {"_after": after})
+            query["pageToken"] = tokens.issue(fingerprint=bound, data_version=version, cursor=str(after))
+        mix.append(Distinct(params, after, query))
     return mix
 
 
-def _answer(cur: duckdb.DuckDBPyConnection, params: dict[str, Any], names: list[str], token: str) -> bytes:
+def _answer(cur: duckdb.DuckDBPyConnection, request: Distinct, names: list[str], token: str) -> bytes:
     """One request straight on DuckDB: the page, its count and the JSON bytes of the answer."""
-    filters = ListCostAndUsageInput.model_validate(
-        {k: v for k, v in params.items() if k not in ("pageToken", "_after")}
-    ).cost_filters(Scope())
-    after = params["_after"]
+    filters = ListCostAndUsageInput.model_validate(request.filters).cost_filters(Scope())
+    after = request.after
     ids = cur.execute(*sql.page_ids_query(filters, after, PAGE)).fetchall()
     rows: list[dict[str, Any]] = []
     if ids:
@@ -127,7 +136,7 @@ def _answer(cur: duckdb.DuckDBPyConnection, params: dict[str, Any], names: list[
     return wire.dumps(envelope)
 
 
-def engine_round(raw_db: str, mix: list[dict[str, Any]], threads: int) -> tuple[float, list[float], int]:
+def engine_round(raw_db: str, mix: list[Distinct], threads: int) -> tuple[float, list[float], int]:
     """(wall seconds, per-request seconds, bytes) for the mix on ``threads`` DuckDB cursors."""
     con = duckdb.connect(raw_db, read_only=True)
     con.execute("SET enable_progress_bar = false")
@@ -135,17 +144,19 @@ def engine_round(raw_db: str, mix: list[dict[str, Any]], threads: int) -> tuple[
     names = [*cost_and_usage().ids, *custom]
     token = "x" * 120  # the length of a real token; the reference need not sign one
     cursors = [con.cursor() for _ in range(threads)]
+    free: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+    for c in cursors:
+        free.put(c)
     pool = ThreadPoolExecutor(threads)
-    free = list(range(threads))
 
-    def one(params: dict[str, Any]) -> tuple[float, int]:
-        slot = free.pop()
+    def one(request: Distinct) -> tuple[float, int]:
+        cur = free.get()
         try:
             started = time.perf_counter()
-            body = _answer(cursors[slot], params, names, token)
+            body = _answer(cur, request, names, token)
             return time.perf_counter() - started, len(body)
         finally:
-            free.append(slot)
+            free.put(cur)
 
     try:
         started = time.perf_counter()
@@ -159,10 +170,8 @@ def engine_round(raw_db: str, mix: list[dict[str, Any]], threads: int) -> tuple[
     return wall, [s for s, _ in results], sum(b for _, b in results)
 
 
-def server_round(server: Server, mix: list[dict[str, Any]]) -> tuple[float, list[float], list[str]]:
-    requests = [
-        Request("distinct page", "/cost-and-usage", {k: str(v) for k, v in p.items() if k != "_after"}) for p in mix
-    ]
+def server_round(server: Server, mix: list[Distinct]) -> tuple[float, list[float], list[str]]:
+    requests = [Request("distinct page", "/cost-and-usage", d.query) for d in mix]
     started = time.perf_counter()
     outcomes = asyncio.run(drive(server.rest, {}, requests, CONCURRENCY))
     wall = time.perf_counter() - started

@@ -98,16 +98,21 @@ async def rest_round(url: str, n: int, params: dict[str, str], path: str = "/cos
     return times
 
 
-async def mcp_round(url: str, n: int, args: dict[str, Any]) -> list[float]:
+async def _timed_calls(client: Client, n: int, args: dict[str, Any]) -> list[float]:
+    """``n`` timed ``listcostandusage`` calls, after 3 untimed ones."""
     times = []
-    async with httpx2.AsyncClient(timeout=60) as http, Client(streamable_http_client(url, http_client=http)) as c:
-        for i in range(n + 3):
-            started = time.perf_counter()
-            result = await c.call_tool("listcostandusage", args)
-            assert not result.is_error, result.content
-            if i >= 3:
-                times.append(time.perf_counter() - started)
+    for i in range(n + 3):
+        started = time.perf_counter()
+        result = await client.call_tool("listcostandusage", args)
+        assert not result.is_error, result.content
+        if i >= 3:
+            times.append(time.perf_counter() - started)
     return times
+
+
+async def mcp_round(url: str, n: int, args: dict[str, Any]) -> list[float]:
+    async with httpx2.AsyncClient(timeout=60) as http, Client(streamable_http_client(url, http_client=http)) as c:
+        return await _timed_calls(c, n, args)
 
 
 async def mcp_stdio_round(data_dir: Path, n: int, args: dict[str, Any]) -> list[float]:
@@ -118,16 +123,9 @@ async def mcp_stdio_round(data_dir: Path, n: int, args: dict[str, Any]) -> list[
         args=["stdio", "--data-dir", str(data_dir)],
         env=env | {"FOCUS_API_LOG_LEVEL": "warning", "FOCUS_API_TOKEN_SECRET": SECRET},
     )
-    times = []
     with open(os.devnull, "w") as quiet:
         async with Client(stdio_client(params, errlog=quiet)) as c:
-            for i in range(n + 3):
-                started = time.perf_counter()
-                result = await c.call_tool("listcostandusage", args)
-                assert not result.is_error, result.content
-                if i >= 3:
-                    times.append(time.perf_counter() - started)
-    return times
+            return await _timed_calls(c, n, args)
 
 
 def row(name: str, samples: list[float], ref: float | None = None, target: str = "") -> str:

@@ -75,9 +75,6 @@ def fit_budget(page: Page, limits: Limits, requested: int) -> tuple[list[Row], s
     budget = limits.result_budget_bytes
     if budget is None or page.cursors is None or not page.rows:
         return page.rows, page.next_cursor, None
-    # The whole page in one pass first: the rows' bytes, each with its separator, are its length minus one.
-    if len(wire.dumps(page.rows)) - 1 <= budget:
-        return page.rows, page.next_cursor, None
     used = 0
     keep = 0
     for row in page.rows:
