@@ -68,3 +68,29 @@ def test_a_plain_page_is_the_same_answer_as_the_models_own_dump_with_its_fields_
 def test_rows_in_array_form_pass_through_plain_too() -> None:
     page = _page([[Decimal("1.5"), "AWS"], [None, "GCP"]])
     assert wire.plain(page) == page.model_dump(mode="python", warnings=False)
+
+
+def test_a_json_columns_stored_text_is_written_as_it_is_over_rest_and_parsed_with_decimal_strings_for_mcp() -> None:
+    text = '{"Elements": [{"ContractCommitmentAppliedCost": 0.123456789012345678901, "Unit": null}]}'
+    row = {"ContractApplied": wire.JsonText(text)}
+    assert wire.dumps(row) == b'{"ContractApplied":' + text.encode() + b"}"
+    assert wire.with_decimal_strings(row) == {
+        "ContractApplied": {"Elements": [{"ContractCommitmentAppliedCost": "0.123456789012345678901", "Unit": None}]}
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [('{"a": NaN}', {"a": None}), ('{"a": Infinity}', {"a": None}), ('{"a": 1.50,}', '{"a": 1.50,}')],
+)
+def test_a_json_text_duckdb_admits_but_json_does_not_is_never_written_as_it_is(text: str, written: Any) -> None:
+    # DuckDB's JSON type admits NaN, Infinity and trailing commas: the answer stays valid JSON, the page is
+    # still served, and a value no parser reads is kept as its text.
+    assert orjson.loads(wire.dumps({"Tags": wire.JsonText(text)}))["Tags"] == written
+    assert wire.with_decimal_strings({"Tags": wire.JsonText(text)})["Tags"] == written
+
+
+def test_json_texts_compare_by_their_values() -> None:
+    assert wire.JsonText('{"a": 1.50}') == wire.JsonText('{"a":1.5}')
+    assert wire.JsonText('{"a": 1.50}') == {"a": Decimal("1.5")}
+    assert wire.JsonText('{"a": 1}') != wire.JsonText('{"a": 2}')

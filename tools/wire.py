@@ -2,10 +2,13 @@
 
 Stored decimals carry the store's fixed scale (``0.087992153000000000``); on the wire they are written
 with the trailing fraction zeros dropped (``0.087992153``), which is the same number. Never a float.
+A JSON column's value travels as its stored text (``JsonText``): REST writes that text as it is, MCP
+parses it with its numbers as decimal strings.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +28,52 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
+class JsonText:
+    """The stored text of a JSON column's value, not parsed until an answer needs its parts.
+
+    A 100-row page holds ~200 (tags, ContractApplied, ...): parsing each into Python objects (numbers as
+    ``Decimal``) only to write it out again cost ~0.6 ms of the page; checking and copying the text, ~0.1 ms.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def value(self) -> Any:
+        """The parsed value, numbers that are no integers as ``Decimal``."""
+        return json.loads(self.text, parse_float=Decimal)
+
+    def lenient(self) -> Any:
+        """The parsed value where Python's parser reads the text (NaN and Infinity as null), else the text
+        itself as a string: one odd value must not fail a whole page, nor be lost."""
+        try:
+            return json.loads(self.text, parse_float=Decimal, parse_constant=lambda _: None)
+        except ValueError:
+            return self.text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JsonText):
+            return bool(self.lenient() == other.lenient())
+        return bool(self.lenient() == other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal values may be spelt differently
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.text!r})"
+
+
 def _fragment(value: Any) -> Any:
     if isinstance(value, Decimal):
         return orjson.Fragment(decimal_text(value).encode())
+    if type(value) is JsonText:
+        # DuckDB's JSON type also admits NaN, Infinity and trailing commas, which are no JSON: a text
+        # orjson reads is written as it is, anything else as ``lenient`` makes it.
+        try:
+            orjson.loads(value.text)
+        except orjson.JSONDecodeError:
+            return value.lenient()
+        return orjson.Fragment(value.text.encode())
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
@@ -54,9 +100,11 @@ def plain(output: BaseModel) -> dict[str, Any]:
     }
 
 
-def _text(value: Any) -> str:
+def _text(value: Any) -> Any:
     if isinstance(value, Decimal):
         return decimal_text(value)
+    if type(value) is JsonText:
+        return value.lenient()  # its Decimals come back here: the C parser with Decimal beats a Python parse_float
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
@@ -80,6 +128,8 @@ def _walk(value: Any) -> Any:
         return [v if type(v) in _PLAIN else _walk(v) for v in value]
     if isinstance(value, Decimal):
         return decimal_text(value)
+    if type(value) is JsonText:
+        return _walk(value.lenient())
     if isinstance(value, dict):
         return {k: _walk(v) for k, v in value.items()}
     if isinstance(value, list):

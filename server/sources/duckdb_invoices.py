@@ -10,12 +10,10 @@ before FOCUS 1.4). A period a quarantining load left rows out of is never final.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import duckdb
@@ -27,9 +25,11 @@ from tools.catalog import DataType
 from tools.errors import InvalidPageToken
 from tools.reconciliation import Key, Sums, reconcile
 from tools.source import CompletenessRule, CostFilters, InvoiceFilters, Page, Row, Verdict
+from tools.wire import JsonText
 
 T = TypeVar("T")
 Period = tuple[datetime, datetime]
+Rows = Callable[[str], list[Any]]  # a bookkeeping read: the rows of a query, kept once per data version
 _ID_JSON = frozenset(c.id for c in q.INVOICE_DETAIL.of_type(DataType.JSON))
 
 
@@ -64,7 +64,7 @@ def _fetch(cur: duckdb.DuckDBPyConnection, json_columns: frozenset[str] = frozen
     for row in rows:
         for name in json_columns:
             if row.get(name) is not None:
-                row[name] = json.loads(row[name], parse_float=Decimal)
+                row[name] = JsonText(row[name])
     return rows
 
 
@@ -77,6 +77,13 @@ class Covered:
     issuers: set[str]
     ended: bool
     quarantined: bool = False
+
+
+_PERIODS = (
+    "SELECT BillingPeriodStart, BillingPeriodEnd, last_loaded_at >= BillingPeriodEnd, "
+    "(BillingPeriodStart, BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd FROM "
+    "quarantined_scopes) FROM billing_periods ORDER BY BillingPeriodStart"
+)
 
 
 def _rule(rules: set[str]) -> CompletenessRule | None:
@@ -93,24 +100,26 @@ class InvoiceQueries:
     _query: Callable[..., Any]
     _version: Callable[[duckdb.DuckDBPyConnection], int]
     remembered: Callable[..., list[Any]]
+    _kept_or_query: Callable[..., Any]
+    _reads: Callable[[duckdb.DuckDBPyConnection], Rows]
 
     # -- completeness -------------------------------------------------------------------------------
 
-    def _cost_issuers(self, cur: duckdb.DuckDBPyConnection) -> dict[datetime, set[str]]:
+    def _cost_issuers(self, rows: Rows) -> dict[datetime, set[str]]:
         """The invoice issuers holding Cost and Usage rows, per BillingPeriodStart."""
         found: dict[datetime, set[str]] = {}
-        for start, issuer in self.remembered(cur, q.cost_issuer_periods()):
+        for start, issuer in rows(q.cost_issuer_periods()):
             found.setdefault(start, set()).add(issuer)
         return found
 
-    def _statuses(self, cur: duckdb.DuckDBPyConnection) -> dict[tuple[Any, Any], str]:
-        return {(issuer, start): status for issuer, start, status in self.remembered(cur, q.period_statuses())}
+    def _statuses(self, rows: Rows) -> dict[tuple[Any, Any], str]:
+        return {(issuer, start): status for issuer, start, status in rows(q.period_statuses())}
 
-    def _judge_periods(self, cur: duckdb.DuckDBPyConnection, covered: list[Covered]) -> Verdict:
+    def _judge_periods(self, rows: Rows, covered: list[Covered]) -> Verdict:
         """Each covered period judged by the module's rule."""
         if not covered:
             return Verdict("Empty")
-        statuses = self._statuses(cur)
+        statuses = self._statuses(rows)
         rules: set[str] = set()
         final = True
         for period in covered:
@@ -126,24 +135,19 @@ class InvoiceQueries:
         return Verdict("Complete" if final else "Partial", _rule(rules))
 
     async def completeness_verdict(self, filters: CostFilters) -> Verdict:
-        def run(cur: duckdb.DuckDBPyConnection) -> Verdict:
+        def judge(rows: Rows, version: int) -> Verdict:
             # Every billing period once per data version (a store holds one row per period), then the
             # ones the filters cover chosen here: a query per call cost more than the rest of the verdict.
-            periods = self.remembered(
-                cur,
-                "SELECT BillingPeriodStart, BillingPeriodEnd, last_loaded_at >= BillingPeriodEnd, "
-                "(BillingPeriodStart, BillingPeriodEnd) IN (SELECT BillingPeriodStart, BillingPeriodEnd FROM "
-                "quarantined_scopes) FROM billing_periods ORDER BY BillingPeriodStart",
-            )
-            issuers = self._cost_issuers(cur)
+            periods = rows(_PERIODS)
+            issuers = self._cost_issuers(rows)
             covered = [
                 Covered(start, issuers.get(start, set()), bool(ended), bool(cut))
                 for start, end, ended, cut in periods
                 if _covers(filters, start, end)
             ]
-            return self._judge_periods(cur, covered)
+            return self._judge_periods(rows, covered)
 
-        verdict: Verdict = await self._query(run)
+        verdict: Verdict = await self._kept_or_query(judge)
         return verdict
 
     async def invoice_completeness(self, filters: InvoiceFilters, dataset: str) -> Verdict:
@@ -164,7 +168,7 @@ class InvoiceQueries:
             for issuer, start, end in pairs:
                 by_period.setdefault((start, end), set()).add(issuer)
             covered = [Covered(s, i, loaded is not None and loaded >= e) for (s, e), i in sorted(by_period.items())]
-            return self._judge_periods(cur, covered)
+            return self._judge_periods(self._reads(cur), covered)
 
         verdict: Verdict = await self._query(run)
         return verdict
@@ -222,7 +226,7 @@ class InvoiceQueries:
                 costs[(issuer, invoice, currency)] = Sums(
                     billed, tax, n, rows, list(accounts), start, end, corrections=fixes, corrections_billed=fixed
                 )
-            judged = reconcile(invoiced, costs, self._statuses(cur))
+            judged = reconcile(invoiced, costs, self._statuses(self._reads(cur)))
             if filters.status is not None:
                 judged = [r for r in judged if r["status"] == filters.status]
             page = judged[offset : offset + limit]

@@ -12,7 +12,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
-from decimal import Decimal, localcontext
+from decimal import localcontext
 from typing import Any, TypeVar
 
 import anyio
@@ -41,6 +41,7 @@ from tools.source import (
     SummaryQuery,
     ValuesQuery,
 )
+from tools.wire import JsonText
 
 T = TypeVar("T")
 _CU_JSON = frozenset(c.id for c in stored(Dataset.COST_AND_USAGE).of_type(DataType.JSON))
@@ -52,10 +53,6 @@ def _rows_key(query: str, params: list[Any] | None = None) -> tuple[str, str, tu
     return ("rows", query, tuple(params or ()))
 
 
-def _parse_json(value: Any) -> Any:
-    return None if value is None else json.loads(value, parse_float=Decimal)
-
-
 def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> list[Row]:
     names = [d[0] for d in cursor.description or []]
     out = []
@@ -63,7 +60,7 @@ def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> li
         row = dict(zip(names, values, strict=True))
         for name in json_columns:
             if row.get(name) is not None:
-                row[name] = _parse_json(row[name])
+                row[name] = JsonText(row[name])
         out.append(row)
     return out
 
@@ -103,6 +100,10 @@ def _cursor_int(cursor: str | None) -> int | None:
         return int(cursor)
     except ValueError:
         raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
+
+
+class _NotKept(Exception):
+    """A bookkeeping read the memo does not hold for the settled data version."""
 
 
 class _Call(threading.local):
@@ -190,19 +191,33 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
         rows = self.remembered(cur, "SELECT name FROM custom_columns WHERE dataset = ? ORDER BY name", [dataset])
         return [str(r[0]) for r in rows]
 
-    async def data_state(self) -> DataState:
-        # Every call asks first: while no load has published, the answer is known without a worker thread.
+    def _reads(self, cur: duckdb.DuckDBPyConnection) -> Callable[[str], list[Any]]:
+        """Bookkeeping reads on ``cur``, kept once per data version."""
+        return lambda query: self.remembered(cur, query)
+
+    async def _kept_or_query(self, judge: Callable[[Callable[[str], list[Any]], int], T]) -> T:
+        """``judge(reads, version)`` from what the memo keeps, on the event loop, while no load has published
+        since (the common case: every call asks for the data state and a completeness verdict, and a worker
+        thread and a cursor for each cost more than the answer); else on a cursor, reading what is missing."""
         settled = self.store.settled_version()
         if settled is not None:
-            kept, rows = self._memo.peek(settled, _rows_key(sql.LAST_LOAD))
-            if kept:
-                return DataState(version=str(settled), last_updated=rows[0][0] if rows else None)
 
-        def run(cur: duckdb.DuckDBPyConnection) -> DataState:
-            rows = self.remembered(cur, sql.LAST_LOAD)
-            return DataState(version=str(self._version(cur)), last_updated=rows[0][0] if rows else None)
+            def kept(query: str) -> list[Any]:
+                found, rows = self._memo.peek(settled, _rows_key(query))
+                if not found:
+                    raise _NotKept
+                return rows  # type: ignore[no-any-return]
 
-        result: DataState = await self._query(run)
+            with contextlib.suppress(_NotKept):
+                return judge(kept, settled)
+        return await self._query(lambda cur: judge(self._reads(cur), self._version(cur)))
+
+    async def data_state(self) -> DataState:
+        def judge(reads: Callable[[str], list[Any]], version: int) -> DataState:
+            rows = reads(sql.LAST_LOAD)
+            return DataState(version=str(version), last_updated=rows[0][0] if rows else None)
+
+        result: DataState = await self._kept_or_query(judge)
         return result
 
     # -- cost and usage ---------------------------------------------------------------------------
@@ -359,10 +374,10 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
                 "GROUP BY ALL) c LEFT JOIN billing_periods p USING (BillingPeriodStart, BillingPeriodEnd) ORDER BY 1",
                 params,
             ).fetchall()
-            issuers = self._cost_issuers(cur)
+            issuers = self._cost_issuers(self._reads(cur))
             # Each period judged as the envelopes judge it (Billing Period rows where there are some).
             verdicts = [
-                self._judge_periods(cur, [Covered(p[0], issuers.get(p[0], set()), bool(p[4]), bool(p[5]))])
+                self._judge_periods(self._reads(cur), [Covered(p[0], issuers.get(p[0], set()), bool(p[4]), bool(p[5]))])
                 for p in periods
             ]
             providers = cur.execute(f"SELECT DISTINCT ServiceProviderName {base} ORDER BY 1", params).fetchall()
