@@ -213,3 +213,75 @@ async def test_rest_takes_comma_separated_lists_and_answers_exact_numbers(multi:
     assert all(isinstance(r["EffectiveCost"], (Decimal, int)) for r in body["data"])
     assert {v["value"] for v in values["data"]} == {"USD", "EUR"}
     assert bad.status == 400 and "ConsumedUnit" in problem["message"]
+
+
+RANKINGS = [
+    (("ServiceName",), ("EffectiveCost",), "EffectiveCost", True, 3),
+    (("ServiceName", "month"), ("EffectiveCost", "BilledCost"), "BilledCost", False, 2),
+    (("tag:Environment", "day"), ("EffectiveCost",), "EffectiveCost", True, None),
+    (("RegionId",), ("ListCost", "EffectiveCost"), "Savings", True, 1),
+    (("SubAccountId", "billingPeriod"), ("ContractedCost",), "ContractedCost", False, None),
+    ((), ("EffectiveCost",), "EffectiveCost", True, 1),
+    (("ResourceId",), ("EffectiveCost", "ContractedCost"), "ContractedCost", True, 3),
+]
+
+
+@pytest.mark.parametrize(("group_by", "metrics", "sort", "descending", "top"), RANKINGS, ids=str)
+async def test_groups_ranked_in_python_and_by_duckdb_give_the_same_summary(
+    multi: Services, group_by: tuple[str, ...], metrics: tuple[str, ...], sort: str, descending: bool, top: int | None
+) -> None:
+    from server.sources import summary_rank, summary_sql
+    from tools.source import Scope, SummaryQuery
+
+    query = SummaryQuery(group_by, metrics, sort == "Savings", top, sort, descending, max_groups=4)
+    filters = SummarizeCostAndUsageInput.model_validate({}).cost_filters(Scope())
+    assert multi.store is not None
+    with multi.store.open_cursor() as cur:
+        text, params = summary_sql.groups_query(filters, query)
+        groups = cur.sql(text, params=params).to_arrow_table()
+        by_engine = summary_rank.rank_by_engine(cur, groups, query)
+    in_python = summary_rank.rank(list(zip(*(c.to_pylist() for c in groups.columns), strict=True)), query)
+    assert in_python.rows == by_engine.rows
+    assert in_python.totals == by_engine.totals
+    assert in_python.group_count == by_engine.group_count > 0
+
+
+async def test_a_summary_of_more_groups_than_python_ranks_is_ranked_by_duckdb_with_the_same_answer(
+    multi: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.sources import summary_rank
+
+    shape = {"groupBy": ["ServiceName", "day"], "metrics": ["EffectiveCost", "BilledCost"], "top": 5}
+    in_python = await summarize(multi, **shape)
+    monkeypatch.setattr(summary_rank, "PYTHON_RANKED", 1)
+    by_engine = await summarize(multi, **shape)
+    assert by_engine.groupCount > 1
+    assert by_engine.model_dump() == in_python.model_dump()
+
+
+def test_an_other_row_sums_only_what_is_left_and_is_null_where_nothing_left_has_a_sum() -> None:
+    from server.sources import summary_rank
+    from tools.source import SummaryQuery
+
+    query = SummaryQuery(("ServiceName",), ("EffectiveCost", "ContractedCost"), False, 1, "EffectiveCost", True, 10)
+    groups = [
+        ("USD", "b", Decimal("2.5"), None, 3),
+        ("USD", "a", Decimal("9.25"), Decimal("1.00"), 1),
+        ("USD", None, None, None, 2),
+        ("EUR", "c", Decimal("1"), Decimal("4"), 5),
+    ]
+    summary = summary_rank.rank(groups, query)
+    assert [(r["BillingCurrency"], r["ServiceName"], r["other"]) for r in summary.rows] == [
+        ("EUR", "c", False),
+        ("USD", "a", False),
+        ("USD", None, True),
+    ]
+    other = summary.rows[-1]
+    assert (other["EffectiveCost"], other["ContractedCost"], other["rowCount"]) == (Decimal("2.5"), None, 5)
+    assert summary.totals[1] == {
+        "BillingCurrency": "USD",
+        "EffectiveCost": Decimal("11.75"),
+        "ContractedCost": Decimal("1.00"),
+        "rowCount": 6,
+    }
+    assert summary.group_count == 4

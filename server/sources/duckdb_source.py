@@ -12,14 +12,13 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
-from decimal import localcontext
 from typing import Any, TypeVar
 
 import anyio
 import duckdb
 
 from server.cloud import state as sync_state
-from server.sources import sql, summary_sql
+from server.sources import sql, summary_rank, summary_sql
 from server.sources.commitment_source import CommitmentAnalytics
 from server.sources.duckdb_invoices import Covered, InvoiceQueries
 from server.sources.query_progress import run_reporting
@@ -63,29 +62,6 @@ def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> li
                 row[name] = JsonText(row[name])
         out.append(row)
     return out
-
-
-def _totals_of(rows: list[Row], metrics: tuple[str, ...]) -> list[Row]:
-    """Per-currency totals as the sum of a summary's top and Other rows (which cover every group), in the
-    rows' currency order: exactly what the totals query returns, without scanning the data again."""
-    totals: dict[Any, Row] = {}
-    with localcontext() as exact:
-        exact.prec = 76  # additions round at the context precision (28 digits by default); sums hold 38 digits
-        for row in rows:
-            total = totals.setdefault(
-                row["BillingCurrency"], {"BillingCurrency": row["BillingCurrency"], "rowCount": 0}
-            )
-            for metric in metrics:
-                value = row[metric]
-                if value is not None:
-                    total[metric] = value if total.get(metric) is None else total[metric] + value
-                else:
-                    total.setdefault(metric, None)
-            total["rowCount"] += row["rowCount"]
-    return [
-        {"BillingCurrency": t["BillingCurrency"], **{m: t[m] for m in metrics}, "rowCount": t["rowCount"]}
-        for t in totals.values()
-    ]
 
 
 def _interrupt(cur: duckdb.DuckDBPyConnection) -> None:
@@ -268,23 +244,11 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
 
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         def run(cur: duckdb.DuckDBPyConnection) -> Summary:
-            groups_sql, params, totals_sql, totals_params = summary_sql.summary_queries(filters, query)
-            names = ["BillingCurrency", *query.group_by]
-            rows: list[Row] = []
-            group_count = 0
-            for values in cur.execute(groups_sql, params).fetchall():
-                *data, other, _rank, groups = values
-                group_count = int(groups)
-                row = dict(zip([*names, *query.metrics, "rowCount"], data, strict=True))
-                rows.append(row | {"other": bool(other)})
-            if query.top is not None:  # every group is in a top row or in its currency's Other row
-                totals = _totals_of(rows, query.metrics)
-            else:
-                totals = [
-                    dict(zip(["BillingCurrency", *query.metrics, "rowCount"], values, strict=True))
-                    for values in cur.execute(totals_sql, totals_params).fetchall()
-                ]
-            return Summary(rows=rows, totals=totals, group_count=group_count)
+            groups_sql, params = summary_sql.groups_query(filters, query)
+            groups = cur.sql(groups_sql, params=params).to_arrow_table()
+            if groups.num_rows <= summary_rank.PYTHON_RANKED:
+                return summary_rank.rank(list(zip(*(c.to_pylist() for c in groups.columns), strict=True)), query)
+            return summary_rank.rank_by_engine(cur, groups, query)
 
         result: Summary = await self._query(run)
         return result

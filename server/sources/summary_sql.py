@@ -43,46 +43,53 @@ _BUCKETS = {
 }
 
 
-def summary_queries(filters: CostFilters, query: SummaryQuery) -> tuple[str, list[Any], str, list[Any]]:
-    """(groups SQL, params, totals SQL, params). Groups come ranked per currency, the Other row last."""
+def groups_query(filters: CostFilters, query: SummaryQuery) -> tuple[str, list[Any]]:
+    """Every group once, in no order (``summary_rank`` ranks them): BillingCurrency, the dimensions (time
+    buckets as their text, which sorts as the instants do), the metric sums and rowCount."""
     params: list[Any] = []
     dims = [_BUCKETS[d][0] if d in _BUCKETS else dimension_sql(d, params) for d in query.group_by]
     where, where_params = cost_where(filters)
     params += where_params
-    names = [f"d{i}" for i in range(len(dims))]
-    select_dims = "".join(f", {expr} AS {name}" for expr, name in zip(dims, names, strict=True))
+    select_dims = "".join(f", {expr} AS d{i}" for i, expr in enumerate(dims))
     sums = ", ".join(f"sum({quote(m)}) AS {quote(m)}" for m in query.metrics)
-    metric = f"({quote('ListCost')} - {quote('EffectiveCost')})" if query.sort == "Savings" else quote(query.sort)
-    direction = "DESC" if query.descending else "ASC"
-    tie = "".join(f", {n} NULLS LAST" for n in names)
-    ranked = (
-        f"WITH g AS (SELECT BillingCurrency{select_dims}, {sums}, count(*) AS rowCount FROM {CU_TABLE}"
-        f"{where_sql(where)} GROUP BY ALL), "
-        f"r AS (SELECT *, row_number() OVER (PARTITION BY BillingCurrency ORDER BY {metric} {direction} NULLS LAST"
-        f"{tie}) AS rank, count(*) OVER () AS groups FROM g) "
+    groups = (
+        f"SELECT BillingCurrency{select_dims}, {sums}, count(*) AS rowCount FROM {CU_TABLE}{where_sql(where)} "
+        "GROUP BY ALL"
     )
+    if not any(d in _BUCKETS for d in query.group_by):
+        return groups, params
     shown = [
-        f"strftime({name}, '{_BUCKETS[d][1]}') AS {name}" if d in _BUCKETS else name
-        for d, name in zip(query.group_by, names, strict=True)
+        f"strftime(d{i}, '{_BUCKETS[d][1]}') AS d{i}" if d in _BUCKETS else f"d{i}"
+        for i, d in enumerate(query.group_by)
     ]
-    columns = ", ".join(["BillingCurrency", *shown, *(quote(m) for m in query.metrics), "rowCount"])
-    limit = query.top if query.top is not None else query.max_groups
-    top_rows = f"SELECT {columns}, false AS other, rank, groups FROM r WHERE rank <= {int(limit)}"
-    if query.top is not None:
-        other_sums = ", ".join(f"sum({quote(m)})" for m in query.metrics)
-        nulls = "".join(", NULL" for _ in names)
-        other = (
-            f" UNION ALL SELECT BillingCurrency{nulls}, {other_sums}, sum(rowCount), true, {int(limit) + 1}, "
-            f"max(groups) FROM r WHERE rank > {int(limit)} GROUP BY BillingCurrency"
-        )
-        top_rows += other
-    groups_sql = f"{ranked}SELECT * FROM ({top_rows}) ORDER BY BillingCurrency NULLS LAST, other, rank"
-    totals_where, totals_params = cost_where(filters)
-    totals_sql = (
-        f"SELECT BillingCurrency, {sums}, count(*) AS rowCount FROM {CU_TABLE}{where_sql(totals_where)} "
+    metrics = "".join(f", {quote(m)}" for m in query.metrics)
+    return f"SELECT BillingCurrency, {', '.join(shown)}{metrics}, rowCount FROM ({groups})", params
+
+
+def _order(query: SummaryQuery) -> str:
+    """The rank order within a currency: the sort metric, then each dimension, NULLs last."""
+    metric = f"({quote('ListCost')} - {quote('EffectiveCost')})" if query.sort == "Savings" else quote(query.sort)
+    tie = "".join(f", d{i} NULLS LAST" for i in range(len(query.group_by)))
+    return f"{metric} {'DESC' if query.descending else 'ASC'} NULLS LAST{tie}"
+
+
+def top_query(query: SummaryQuery, groups: str, limit: int) -> str:
+    """One currency's (the parameter's) first ``limit`` groups of relation ``groups``, in rank order: a top-N
+    scan, where a window ranking every group sorted them all (~0.7 s for 640k groups)."""
+    return (
+        f"SELECT * FROM {groups} WHERE BillingCurrency IS NOT DISTINCT FROM ? ORDER BY {_order(query)} "
+        f"LIMIT {int(limit)}"
+    )
+
+
+def currency_totals_query(query: SummaryQuery, groups: str) -> str:
+    """Per currency of relation ``groups``: each metric's sum and how many groups have one, the rows and the
+    groups (the sums of the groups' sums are the sums of the rows)."""
+    parts = ", ".join(f"sum({quote(m)}), count({quote(m)})" for m in query.metrics)
+    return (
+        f"SELECT BillingCurrency, {parts}, sum(rowCount), count(*) FROM {groups} "
         "GROUP BY BillingCurrency ORDER BY BillingCurrency NULLS LAST"
     )
-    return groups_sql, params, totals_sql, totals_params
 
 
 def values_queries(
