@@ -238,7 +238,7 @@ async def test_invoice_details_are_the_csv_lines_in_the_1_4_shape_with_exact_mon
     assert page.totalRecords == len(page.data) == len(expected) == 6
     assert all(list(r) == list(invoices.INVOICE_DETAIL.ids) for r in page.data)  # the 22 columns, in order
     assert sorted(r["BilledCost"] for r in page.data) == sorted(D(r["BilledCost"]) for r in expected)
-    assert page.data[0]["InvoiceDetailGrain"]["x_Generator"] == "focus-data-toolkit x_fdt_idl_v1"
+    assert page.data[0]["InvoiceDetailGrain"].value()["x_Generator"] == "focus-data-toolkit x_fdt_idl_v1"
     taxes = await invoices.list_invoice_details(ListInvoiceDetailsInput(chargeCategory="Tax"), tool_context(bundle))
     assert sorted(r["BilledCost"] for r in taxes.data) == sorted(
         D(r["BilledCost"]) for r in expected if r["ChargeCategory"] == "Tax"

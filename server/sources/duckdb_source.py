@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -242,13 +242,19 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
 
     # -- summaries and values ---------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _ranking_cursor(self, cur: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The DuckDB connection that ranks a summary's many groups (an Arrow table): the query's own."""
+        yield cur
+
     async def summarize(self, filters: CostFilters, query: SummaryQuery) -> Summary:
         def run(cur: duckdb.DuckDBPyConnection) -> Summary:
             groups_sql, params = summary_sql.groups_query(filters, query)
             groups = cur.sql(groups_sql, params=params).to_arrow_table()
             if groups.num_rows <= summary_rank.PYTHON_RANKED:
                 return summary_rank.rank(list(zip(*(c.to_pylist() for c in groups.columns), strict=True)), query)
-            return summary_rank.rank_by_engine(cur, groups, query)
+            with self._ranking_cursor(cur) as ranker:
+                return summary_rank.rank_by_engine(ranker, groups, query)
 
         result: Summary = await self._query(run)
         return result

@@ -167,6 +167,10 @@ class _Relation:
         reader: _BatchReader = self._cursor.guarded(lambda: _BatchReader(self._cursor.session, rendered, args))
         return reader
 
+    def to_arrow_table(self) -> pa.Table:
+        reader = self.to_arrow_reader()
+        return pa.Table.from_batches(list(reader), schema=reader.schema)
+
 
 class SparkCursor:
     """The DuckDB cursor calls the sources use, over a shared Spark Connect session (one per query thread)."""

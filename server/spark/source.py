@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from server.sources import sql
 from server.sources.duckdb_source import _CU_JSON, DuckDBSource, _cursor_int, _rows
 from server.spark.session import SparkCursor
@@ -65,6 +67,16 @@ class SparkSource(DuckDBSource):
     """The tools' source over Spark (see the module docstring for what differs)."""
 
     _seen: tuple[int, float] | None = None  # the last data version read, and when (monotonic)
+
+    @contextmanager
+    def _ranking_cursor(self, cur: Any) -> Iterator[Any]:
+        """Spark cannot query an Arrow table the driver holds: a summary's many groups, already fetched,
+        are ranked by a DuckDB of their own."""
+        con = duckdb.connect()
+        try:
+            yield con
+        finally:
+            con.close()
 
     def _read_version(self, cur: Any) -> int:
         with self._lock:
