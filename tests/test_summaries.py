@@ -285,3 +285,11 @@ def test_an_other_row_sums_only_what_is_left_and_is_null_where_nothing_left_has_
         "rowCount": 6,
     }
     assert summary.group_count == 4
+
+
+def test_savings_of_sums_with_38_digits_are_exact() -> None:
+    row = {
+        "ListCost": Decimal("12345678901234567890.123456789012345678"),
+        "EffectiveCost": Decimal("0.000000000000000001"),
+    }
+    assert summaries._with_savings(row, True)["Savings"] == Decimal("12345678901234567890.123456789012345677")

@@ -6,7 +6,7 @@ only ever sees these names); money is always grouped by BillingCurrency, so no t
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -205,7 +205,9 @@ class ListCostAndUsageValuesOutput(BaseModel):
 
 def _with_savings(row: dict[str, Any], savings: bool) -> dict[str, Any]:
     if savings:
-        row["Savings"] = (row.get("ListCost") or Decimal(0)) - (row.get("EffectiveCost") or Decimal(0))
+        with localcontext() as exact:
+            exact.prec = 76  # sums of DECIMAL(38, 18) hold up to 38 digits; the default context keeps 28
+            row["Savings"] = (row.get("ListCost") or Decimal(0)) - (row.get("EffectiveCost") or Decimal(0))
     return row
 
 

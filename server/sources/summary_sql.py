@@ -74,8 +74,8 @@ def _order(query: SummaryQuery) -> str:
 
 
 def top_query(query: SummaryQuery, groups: str, limit: int) -> str:
-    """One currency's (the parameter's) first ``limit`` groups of relation ``groups``, in rank order: a top-N
-    scan, where a window ranking every group sorted them all (~0.7 s for 640k groups)."""
+    """The first ``limit`` groups of relation ``groups`` in one currency (the query's parameter), in rank
+    order: a top-N scan, where a window ranking every group sorted them all (~0.7 s for 640k groups)."""
     return (
         f"SELECT * FROM {groups} WHERE BillingCurrency IS NOT DISTINCT FROM ? ORDER BY {_order(query)} "
         f"LIMIT {int(limit)}"
