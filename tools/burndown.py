@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from tools import wire
 from tools.context import ToolContext
 from tools.envelope import AppliedScope, Truncation, freshness
 from tools.filters import ToolInput
@@ -174,8 +175,7 @@ def _measure(commitment: Row) -> Literal["Cost", "Quantity"] | None:
 
 def burn_down(commitment: Row, applied: list[Applied], as_of: datetime, days: int, scoped: bool) -> dict[str, Any]:
     """The figures of one commitment (``commitment``: its Contract Commitment row, date/times as naive UTC)."""
-    with localcontext() as exact:
-        exact.prec = 76  # sums and products of DECIMAL(38,18) values never round before the stated rounding
+    with wire.exact():  # sums and products never round before the stated rounding
         return _figures(commitment, applied, as_of, days, scoped)
 
 

@@ -8,11 +8,12 @@ The source sums, per group and BillingCurrency, the Cost and Usage rows that car
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from tools import wire
 from tools.context import ToolContext
 from tools.envelope import AppliedScope, Truncation, freshness
 from tools.filters import CostAndUsageFilters
@@ -176,8 +177,7 @@ def _sort_key(row: Row, sort: str) -> Decimal:
 
 def rank(groups: list[Row], query: DiscountQuery) -> tuple[list[Row], list[Row]]:
     """Top groups per currency (then Other), and per-currency totals, all with their figures."""
-    with localcontext() as exact:
-        exact.prec = 76  # sums of DECIMAL(38,18) values never round
+    with wire.exact():
         by_currency: dict[Any, list[Row]] = {}
         for group in groups:
             by_currency.setdefault(group["BillingCurrency"], []).append(group)

@@ -6,11 +6,12 @@ only ever sees these names); money is always grouped by BillingCurrency, so no t
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from tools import wire
 from tools.context import ToolContext
 from tools.envelope import (
     COMPLETENESS_RULE_HELP,
@@ -205,8 +206,7 @@ class ListCostAndUsageValuesOutput(BaseModel):
 
 def _with_savings(row: dict[str, Any], savings: bool) -> dict[str, Any]:
     if savings:
-        with localcontext() as exact:
-            exact.prec = 76  # sums of DECIMAL(38, 18) hold up to 38 digits; the default context keeps 28
+        with wire.exact():
             row["Savings"] = (row.get("ListCost") or Decimal(0)) - (row.get("EffectiveCost") or Decimal(0))
     return row
 

@@ -9,11 +9,21 @@ parses it with its numbers as decimal strings.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from contextlib import AbstractContextManager
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
+
+# Sums and products of the store's DECIMAL(38, 18) values hold up to 38 digits (76 for a product); Python's
+# default context keeps 28 and would round them.
+EXACT_PRECISION = 76
+
+
+def exact() -> AbstractContextManager[Context]:
+    """A decimal context (``with wire.exact():``) in which arithmetic on stored values never rounds."""
+    return localcontext(prec=EXACT_PRECISION)
 
 
 def decimal_text(value: Decimal) -> str:

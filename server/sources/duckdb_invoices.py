@@ -20,12 +20,12 @@ import duckdb
 
 from server.sources import invoice_sql as q
 from server.sources import sql
+from server.sources.result_rows import rows_of
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
 from tools.catalog import DataType
 from tools.errors import InvalidPageToken
 from tools.reconciliation import Key, Sums, reconcile
-from tools.source import CompletenessRule, CostFilters, InvoiceFilters, Page, Row, Verdict
-from tools.wire import JsonText
+from tools.source import CompletenessRule, CostFilters, InvoiceFilters, Page, Verdict
 
 T = TypeVar("T")
 Period = tuple[datetime, datetime]
@@ -56,16 +56,6 @@ def _after(cursor: str | None) -> int | None:
         return None if cursor is None else int(cursor)
     except ValueError:
         raise InvalidPageToken("pageToken does not hold a valid position; start again", {"reason": "forged"}) from None
-
-
-def _fetch(cur: duckdb.DuckDBPyConnection, json_columns: frozenset[str] = frozenset()) -> list[Row]:
-    names = [d[0] for d in cur.description or []]
-    rows = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
-    for row in rows:
-        for name in json_columns:
-            if row.get(name) is not None:
-                row[name] = JsonText(row[name])
-    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +174,7 @@ class InvoiceQueries:
     ) -> Page:
         def run(cur: duckdb.DuckDBPyConnection) -> Page:
             cur.execute(*page_query)
-            rows = _fetch(cur, json_cols)
+            rows = rows_of(cur, json_cols)
             more = len(rows) > limit
             rows = rows[:limit]
             cursors = [str(row.pop("_row_id")) for row in rows]

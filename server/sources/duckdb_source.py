@@ -22,6 +22,7 @@ from server.sources import sql, summary_rank, summary_sql
 from server.sources.commitment_source import CommitmentAnalytics
 from server.sources.duckdb_invoices import Covered, InvoiceQueries
 from server.sources.query_progress import run_reporting
+from server.sources.result_rows import rows_of
 from server.sources.version_memo import VersionMemo
 from server.store.db import StoreView
 from server.store.schema import BP_TABLE, CU_TABLE, ID_TABLE
@@ -40,7 +41,6 @@ from tools.source import (
     SummaryQuery,
     ValuesQuery,
 )
-from tools.wire import JsonText
 
 T = TypeVar("T")
 _CU_JSON = frozenset(c.id for c in stored(Dataset.COST_AND_USAGE).of_type(DataType.JSON))
@@ -50,18 +50,6 @@ _CC_JSON = frozenset(c.id for c in stored(Dataset.CONTRACT_COMMITMENT).of_type(D
 def _rows_key(query: str, params: list[Any] | None = None) -> tuple[str, str, tuple[Any, ...]]:
     """The memo key of a bookkeeping query's rows (``DuckDBSource.remembered``)."""
     return ("rows", query, tuple(params or ()))
-
-
-def _rows(cursor: duckdb.DuckDBPyConnection, json_columns: frozenset[str]) -> list[Row]:
-    names = [d[0] for d in cursor.description or []]
-    out = []
-    for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
-        for name in json_columns:
-            if row.get(name) is not None:
-                row[name] = JsonText(row[name])
-        out.append(row)
-    return out
 
 
 def _interrupt(cur: duckdb.DuckDBPyConnection) -> None:
@@ -226,7 +214,7 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
                 bounds = (int(ids[0][0]), int(ids[-1][0]))
                 query, params = sql.page_query(filters, after, limit, names, bounds)
                 cur.execute(query, params)
-                rows = _rows(cur, _CU_JSON)
+                rows = rows_of(cur, _CU_JSON)
             more = len(rows) > limit
             rows = rows[:limit]
             cursors = [str(row.pop("_row_id")) for row in rows]
@@ -315,7 +303,7 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
                 allowed, filters.contract_commitment_id, filters.contract_id, after, limit, names
             )
             cur.execute(query, params)
-            rows = _rows(cur, _CC_JSON)
+            rows = rows_of(cur, _CC_JSON)
             more = len(rows) > limit
             rows = rows[:limit]
             cursors = [str(row.pop("_row_id")) for row in rows]
@@ -344,10 +332,11 @@ class DuckDBSource(InvoiceQueries, CommitmentAnalytics):
                 "GROUP BY ALL) c LEFT JOIN billing_periods p USING (BillingPeriodStart, BillingPeriodEnd) ORDER BY 1",
                 params,
             ).fetchall()
-            issuers = self._cost_issuers(self._reads(cur))
+            reads = self._reads(cur)
+            issuers = self._cost_issuers(reads)
             # Each period judged as the envelopes judge it (Billing Period rows where there are some).
             verdicts = [
-                self._judge_periods(self._reads(cur), [Covered(p[0], issuers.get(p[0], set()), bool(p[4]), bool(p[5]))])
+                self._judge_periods(reads, [Covered(p[0], issuers.get(p[0], set()), bool(p[4]), bool(p[5]))])
                 for p in periods
             ]
             providers = cur.execute(f"SELECT DISTINCT ServiceProviderName {base} ORDER BY 1", params).fetchall()

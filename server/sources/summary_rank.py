@@ -15,17 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 
 from server.sources import summary_sql
+from tools import wire
 from tools.source import Row, Summary, SummaryQuery
 
 PYTHON_RANKED = 5_000
-# Sums of DECIMAL(38, 18) values hold up to 38 digits; the default context (28) would round them.
-_PRECISION = 76
 Group = tuple[Any, ...]  # (currency, *dimensions, *metric sums, rowCount)
 
 
@@ -92,8 +91,7 @@ def answer(parts: list[CurrencyGroups], query: SummaryQuery, group_count: int) -
     layout = _Layout(query)
     rows: list[Row] = []
     totals: list[Row] = []
-    with localcontext() as exact:
-        exact.prec = _PRECISION
+    with wire.exact():
         for part in parts:
             rows += [dict(zip(layout.names, g, strict=True)) | {"other": False} for g in part.top]
             if query.top is not None and part.groups > len(part.top):
@@ -123,8 +121,7 @@ def rank(groups: list[Group], query: SummaryQuery) -> Summary:
     by_currency: dict[Any, list[Group]] = {}
     for group in groups:
         by_currency.setdefault(group[0], []).append(group)
-    with localcontext() as exact:
-        exact.prec = _PRECISION
+    with wire.exact():
         parts = [
             layout.summarise(c, by_currency[c], _limit(query))
             for c in sorted(by_currency, key=lambda c: (c is None, c))

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from server.sources import sql
-from server.sources.duckdb_source import _CU_JSON, DuckDBSource, _cursor_int, _rows
+from server.sources.duckdb_source import _CU_JSON, DuckDBSource, _cursor_int
+from server.sources.result_rows import rows_of
 from server.spark.session import SparkCursor
 from server.store.db import StoreView
 from tools.catalog import Dataset, columns_at
@@ -103,7 +104,7 @@ class SparkSource(DuckDBSource):
             names = sql.chosen_columns(catalog, self.custom_columns(cur, "CostAndUsage"), columns)
             query, params = sql.page_query(filters, after, limit, names)
             cur.execute(query, params)
-            rows: list[Row] = _rows(cur, _CU_JSON)
+            rows: list[Row] = rows_of(cur, _CU_JSON)
             more = len(rows) > limit
             rows = rows[:limit]
             cursors = [str(row.pop("_row_id")) for row in rows]
